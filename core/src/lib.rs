@@ -1,0 +1,1 @@
+//! The Turnstile ticketing domain core (work in progress).

@@ -1,0 +1,1 @@
+//! The Turnstile simulation engine (work in progress).

@@ -1,0 +1,1 @@
+//! Business rules of SPEC.md, end to end through the public API of `turnstile-core`.

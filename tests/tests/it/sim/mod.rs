@@ -1,0 +1,1 @@
+//! Proofs of the engine on its toy system (the reference workload).
