@@ -589,21 +589,21 @@ impl System for Toy {
             return Ok(());
         };
         let seats = self.config.seats;
-        if server.reserved + server.sold > seats {
-            return Err(Violation::new(
-                "no_oversell",
-                format!(
-                    "reserved {} + sold {} > {seats} seats",
-                    server.reserved, server.sold
-                ),
-            ));
-        }
         if server.available + server.reserved + server.sold != seats {
             return Err(Violation::new(
                 "seats_accounted",
                 format!(
                     "available {} + reserved {} + sold {} != {seats} seats",
                     server.available, server.reserved, server.sold
+                ),
+            ));
+        }
+        if server.reserved + server.sold > seats {
+            return Err(Violation::new(
+                "no_oversell",
+                format!(
+                    "reserved {} + sold {} > {seats} seats",
+                    server.reserved, server.sold
                 ),
             ));
         }
