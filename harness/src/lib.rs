@@ -1,0 +1,6 @@
+//! The ticketing world on the Turnstile engine: services hosting the core's
+//! aggregates, a payment gateway outside our control, customers and organizers
+//! driven by the choice stream, and the invariants of SIMULATION.md judged from
+//! outside. The `turnstile` binary (`main.rs`, `cli`) sweeps it.
+
+pub mod world;

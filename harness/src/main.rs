@@ -1,0 +1,2 @@
+//! The `turnstile` command (work in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! The ticketing world (work in progress).

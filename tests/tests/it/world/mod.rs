@@ -1,0 +1,1 @@
+//! The ticketing world: sweeps, snapshots, and each invariant broken on purpose.
