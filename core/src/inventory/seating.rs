@@ -1,0 +1,445 @@
+//! Seating: a numbered section's layout (labels grouped into rows) and the seat map
+//! that finds the best available seats without scanning the venue.
+//!
+//! Best available means the lowest row with `quantity` adjacent free seats, at its
+//! lowest first seat; if no row has such a block, the lowest-ordered free seats. For
+//! each run length `k ∈ 1..=8` a [`RowSet`] (a three-level bitset over rows) holds the
+//! rows whose longest free run is at least `k`, so the lowest qualifying row is found
+//! in a few word operations whatever the venue's size, and only that row (bounded by
+//! [`ROW_SEATS_MAX`]) is scanned. Every change to a seat re-measures only its row.
+
+use crate::ids::SeatIndex;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::collections::BTreeMap;
+
+/// At most this many seats per row, so scanning a row is bounded.
+pub const ROW_SEATS_MAX: usize = 1_024;
+/// A seat label is at most this many bytes.
+pub const SEAT_LABEL_BYTES_MAX: usize = 32;
+/// The longest run the index tracks: the largest quantity one order may take.
+pub const RUN_TRACKED_MAX: usize = 8;
+
+/// Up to eight seats, inline.
+pub type SeatList = SmallVec<[SeatIndex; 8]>;
+
+/// Why a seat list cannot form a layout.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+pub enum LayoutProblem {
+    /// A label is not `ROW-SEAT` with both parts non-empty, or is too long.
+    #[error("seat label {label:?} is not ROW-SEAT")]
+    InvalidSeatLabel {
+        /// The label.
+        label: String,
+    },
+    /// A label appears twice.
+    #[error("seat label {label:?} is listed twice")]
+    DuplicateSeatLabel {
+        /// The label.
+        label: String,
+    },
+    /// A row has more than [`ROW_SEATS_MAX`] seats.
+    #[error("row {row:?} has more than {ROW_SEATS_MAX} seats")]
+    RowTooLong {
+        /// The row.
+        row: String,
+    },
+}
+
+/// One row: its name and its seats' index range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// The row's name (the label's part before the last `-`).
+    pub name: String,
+    /// Its first seat.
+    pub start: u32,
+    /// How many seats.
+    pub len: u32,
+}
+
+/// A numbered section's fixed layout: seats in seating order, grouped into rows (rows
+/// in order of first appearance in the listing, seats in listing order within a row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatLayout {
+    labels: Vec<String>,
+    rows: Vec<Row>,
+    row_of_seat: Vec<u32>,
+    by_label: BTreeMap<String, SeatIndex>,
+}
+
+/// The row part of a valid label.
+fn row_name(label: &str) -> Option<&str> {
+    let (row, seat) = label.rsplit_once('-')?;
+    (!row.is_empty() && !seat.is_empty() && label.len() <= SEAT_LABEL_BYTES_MAX).then_some(row)
+}
+
+impl SeatLayout {
+    /// Build the layout of `labels`, or say what is wrong with them.
+    pub fn build(labels: &[String]) -> Result<SeatLayout, LayoutProblem> {
+        let mut row_index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut grouped: Vec<(&str, Vec<&String>)> = Vec::new();
+        for label in labels {
+            let row = row_name(label).ok_or_else(|| LayoutProblem::InvalidSeatLabel {
+                label: label.clone(),
+            })?;
+            let index = *row_index.entry(row).or_insert_with(|| {
+                grouped.push((row, Vec::new()));
+                grouped.len() - 1
+            });
+            let seats = &mut grouped[index].1;
+            if seats.len() == ROW_SEATS_MAX {
+                return Err(LayoutProblem::RowTooLong {
+                    row: row.to_owned(),
+                });
+            }
+            seats.push(label);
+        }
+        let mut layout = SeatLayout {
+            labels: Vec::with_capacity(labels.len()),
+            rows: Vec::with_capacity(grouped.len()),
+            row_of_seat: Vec::with_capacity(labels.len()),
+            by_label: BTreeMap::new(),
+        };
+        for (row, seats) in grouped {
+            let start = layout.labels.len() as u32;
+            let row_number = layout.rows.len() as u32;
+            for label in seats {
+                let seat = SeatIndex(layout.labels.len() as u32);
+                if layout.by_label.insert(label.clone(), seat).is_some() {
+                    return Err(LayoutProblem::DuplicateSeatLabel {
+                        label: label.clone(),
+                    });
+                }
+                layout.labels.push(label.clone());
+                layout.row_of_seat.push(row_number);
+            }
+            let len = layout.labels.len() as u32 - start;
+            layout.rows.push(Row {
+                name: row.to_owned(),
+                start,
+                len,
+            });
+        }
+        Ok(layout)
+    }
+
+    /// How many seats.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no seats.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The seat labelled `label`.
+    pub fn seat(&self, label: &str) -> Option<SeatIndex> {
+        self.by_label.get(label).copied()
+    }
+
+    /// The label of `seat`.
+    pub fn label(&self, seat: SeatIndex) -> Option<&str> {
+        self.labels.get(seat.0 as usize).map(String::as_str)
+    }
+
+    /// The row `seat` is in.
+    pub fn row_of(&self, seat: SeatIndex) -> Option<&Row> {
+        let row = *self.row_of_seat.get(seat.0 as usize)?;
+        self.rows.get(row as usize)
+    }
+
+    /// The rows in seating order.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+}
+
+/// A set of row numbers with O(log₆₄ n) insert, remove and "first at or after".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowSet {
+    // levels[0] has one bit per row; each higher level one bit per non-zero word below.
+    levels: Vec<Vec<u64>>,
+}
+
+impl RowSet {
+    /// An empty set for rows `0..rows`.
+    pub fn new(rows: usize) -> RowSet {
+        let mut levels = vec![vec![0u64; rows.div_ceil(64).max(1)]];
+        while levels.last().is_some_and(|level| level.len() > 1) {
+            let below = levels.last().map_or(1, Vec::len);
+            levels.push(vec![0u64; below.div_ceil(64)]);
+        }
+        RowSet { levels }
+    }
+
+    /// Add `row`.
+    pub fn insert(&mut self, row: usize) {
+        let mut position = row;
+        for level in &mut self.levels {
+            let Some(word) = level.get_mut(position / 64) else {
+                return;
+            };
+            let was_empty = *word == 0;
+            *word |= 1 << (position % 64);
+            if !was_empty {
+                return;
+            }
+            position /= 64;
+        }
+    }
+
+    /// Remove `row`.
+    pub fn remove(&mut self, row: usize) {
+        let mut position = row;
+        for level in &mut self.levels {
+            let Some(word) = level.get_mut(position / 64) else {
+                return;
+            };
+            *word &= !(1 << (position % 64));
+            if *word != 0 {
+                return;
+            }
+            position /= 64;
+        }
+    }
+
+    /// Whether `row` is in the set.
+    pub fn contains(&self, row: usize) -> bool {
+        self.levels[0]
+            .get(row / 64)
+            .is_some_and(|word| word & (1 << (row % 64)) != 0)
+    }
+
+    /// The lowest row ≥ `from` in the set.
+    pub fn first_from(&self, from: usize) -> Option<usize> {
+        let mut level = 0;
+        let mut position = from;
+        loop {
+            let words = &self.levels[level];
+            let word_index = position / 64;
+            let word = *words.get(word_index)?;
+            let masked = word & (!0u64 << (position % 64));
+            if masked != 0 {
+                let mut found = word_index * 64 + masked.trailing_zeros() as usize;
+                while level > 0 {
+                    level -= 1;
+                    found = found * 64 + self.levels[level][found].trailing_zeros() as usize;
+                }
+                return Some(found);
+            }
+            level += 1;
+            if level == self.levels.len() {
+                return None;
+            }
+            position = word_index + 1;
+        }
+    }
+
+    /// The lowest row in the set.
+    pub fn first(&self) -> Option<usize> {
+        self.first_from(0)
+    }
+}
+
+/// What a numbered seat is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SeatState {
+    /// On sale.
+    Free,
+    /// In an unconfirmed hold.
+    Reserved,
+    /// Sold.
+    Sold,
+    /// Taken out of sale by the organizer.
+    Blocked,
+}
+
+/// The live state of a numbered section's seats, with the run index for best-available.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatMap {
+    layout: SeatLayout,
+    states: Vec<SeatState>,
+    longest_run: Vec<u8>,
+    rows_with_run: Vec<RowSet>,
+}
+
+impl SeatMap {
+    /// Every seat of `layout` free.
+    pub fn new(layout: SeatLayout) -> SeatMap {
+        let rows = layout.rows.len();
+        let mut map = SeatMap {
+            states: vec![SeatState::Free; layout.len()],
+            longest_run: vec![0; rows],
+            rows_with_run: (0..RUN_TRACKED_MAX).map(|_| RowSet::new(rows)).collect(),
+            layout,
+        };
+        for row in 0..rows {
+            map.refresh_row(row);
+        }
+        map
+    }
+
+    /// The fixed layout.
+    pub fn layout(&self) -> &SeatLayout {
+        &self.layout
+    }
+
+    /// What `seat` is doing.
+    pub fn state(&self, seat: SeatIndex) -> Option<SeatState> {
+        self.states.get(seat.0 as usize).copied()
+    }
+
+    /// Every seat's state, in seating order.
+    pub fn states(&self) -> &[SeatState] {
+        &self.states
+    }
+
+    /// Set `seats` to `state` and re-measure their rows.
+    pub fn set(&mut self, seats: &[SeatIndex], state: SeatState) {
+        let mut last_row = None;
+        for seat in seats {
+            let Some(slot) = self.states.get_mut(seat.0 as usize) else {
+                continue;
+            };
+            *slot = state;
+            let row = self.layout.row_of_seat[seat.0 as usize] as usize;
+            if last_row != Some(row) {
+                if let Some(previous) = last_row {
+                    self.refresh_row(previous);
+                }
+                last_row = Some(row);
+            }
+        }
+        if let Some(row) = last_row {
+            self.refresh_row(row);
+        }
+    }
+
+    /// The best available `quantity` seats (1..=8), or `None` if fewer are free.
+    pub fn best_available(&self, quantity: usize) -> Option<SeatList> {
+        if quantity == 0 || quantity > RUN_TRACKED_MAX {
+            return None;
+        }
+        if let Some(row) = self.rows_with_run[quantity - 1].first() {
+            let Row { start, len, .. } = self.layout.rows[row];
+            let mut run_start = start;
+            for seat in start..start + len {
+                if self.states[seat as usize] != SeatState::Free {
+                    run_start = seat + 1;
+                } else if (seat - run_start + 1) as usize == quantity {
+                    return Some((run_start..=seat).map(SeatIndex).collect());
+                }
+            }
+            return None; // unreachable while the index is right
+        }
+        let mut seats = SeatList::new();
+        let mut next_row = self.rows_with_run[0].first();
+        while let Some(row) = next_row {
+            let Row { start, len, .. } = self.layout.rows[row];
+            for seat in start..start + len {
+                if self.states[seat as usize] == SeatState::Free {
+                    seats.push(SeatIndex(seat));
+                    if seats.len() == quantity {
+                        return Some(seats);
+                    }
+                }
+            }
+            next_row = self.rows_with_run[0].first_from(row + 1);
+        }
+        None
+    }
+
+    fn refresh_row(&mut self, row: usize) {
+        let Row { start, len, .. } = self.layout.rows[row];
+        let mut longest = 0usize;
+        let mut current = 0usize;
+        for seat in start..start + len {
+            if self.states[seat as usize] == SeatState::Free {
+                current += 1;
+                longest = longest.max(current);
+                if longest == RUN_TRACKED_MAX {
+                    break;
+                }
+            } else {
+                current = 0;
+            }
+        }
+        let old = usize::from(self.longest_run[row]);
+        if longest > old {
+            for set in &mut self.rows_with_run[old..longest] {
+                set.insert(row);
+            }
+        } else {
+            for set in &mut self.rows_with_run[longest..old] {
+                set.remove(row);
+            }
+        }
+        self.longest_run[row] = longest as u8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(rows: &[(&str, u32)]) -> SeatLayout {
+        let labels: Vec<String> = rows
+            .iter()
+            .flat_map(|(row, len)| (1..=*len).map(move |seat| format!("{row}-{seat}")))
+            .collect();
+        SeatLayout::build(&labels).unwrap()
+    }
+
+    #[test]
+    fn row_set_finds_the_lowest_member_at_every_level() {
+        let mut set = RowSet::new(300_000);
+        assert_eq!(set.first(), None);
+        for row in [299_999, 70_000, 4_097, 64, 63] {
+            set.insert(row);
+        }
+        assert_eq!(set.first(), Some(63));
+        assert_eq!(set.first_from(65), Some(4_097));
+        assert_eq!(set.first_from(4_098), Some(70_000));
+        set.remove(70_000);
+        assert_eq!(set.first_from(4_098), Some(299_999));
+        assert_eq!(set.first_from(300_000), None);
+    }
+
+    #[test]
+    fn best_available_prefers_an_adjacent_block_in_the_lowest_row() {
+        let mut map = SeatMap::new(layout(&[("A", 4), ("B", 4)]));
+        map.set(&[SeatIndex(1)], SeatState::Sold); // A-2 taken: A has no run of 3
+        let seats = map.best_available(3).unwrap();
+        assert_eq!(
+            seats.as_slice(),
+            &[SeatIndex(4), SeatIndex(5), SeatIndex(6)]
+        );
+        assert_eq!(
+            map.best_available(2).unwrap().as_slice(),
+            &[SeatIndex(2), SeatIndex(3)]
+        );
+    }
+
+    #[test]
+    fn best_available_falls_back_to_the_lowest_free_seats() {
+        let mut map = SeatMap::new(layout(&[("A", 3), ("B", 3)]));
+        map.set(&[SeatIndex(1), SeatIndex(4)], SeatState::Sold);
+        let seats = map.best_available(3).unwrap();
+        assert_eq!(
+            seats.as_slice(),
+            &[SeatIndex(0), SeatIndex(2), SeatIndex(3)]
+        );
+        map.set(&seats, SeatState::Reserved);
+        assert_eq!(map.best_available(2), None);
+    }
+
+    #[test]
+    fn labels_must_be_row_dash_seat_and_distinct() {
+        assert!(SeatLayout::build(&["A1".to_owned()]).is_err());
+        assert!(SeatLayout::build(&["A-1".to_owned(), "A-1".to_owned()]).is_err());
+        let layout = SeatLayout::build(&["B-1".into(), "A-1".into(), "B-2".into()]).unwrap();
+        assert_eq!(layout.label(SeatIndex(1)), Some("B-2"));
+        assert_eq!(layout.rows()[1].name, "A");
+    }
+}

@@ -1,0 +1,200 @@
+//! Read models: pure folds over the domain events the services publish.
+//!
+//! Every published event carries its stream and its version in that stream. A
+//! [`Sequencer`] applies each stream's events exactly once and in order: a redelivered
+//! version is dropped, a version that arrives before its predecessor waits in a buffer
+//! until the gap is filled. Across streams nothing is assumed: each model keeps the
+//! facts of each stream apart and joins them when queried, so any interleaving of
+//! streams gives the same answers. Anything relative to "today" (upcoming vs past) is
+//! computed at query time from the `now` passed in.
+
+pub mod available_seats;
+pub mod customer_history;
+pub mod sales;
+pub mod venue_layout;
+
+use crate::inventory::InventoryEvent;
+use crate::order::OrderEvent;
+use crate::payment::PaymentEvent;
+use crate::show::ShowEvent;
+use crate::ticket::TicketEvent;
+use crate::ticket::resale::ResaleEvent;
+use crate::{OrderId, PaymentId, Recorded, ResaleId, SectionKey, ShowId, TicketId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use available_seats::AvailableSeats;
+pub use customer_history::CustomerHistory;
+pub use sales::SalesAnalytics;
+pub use venue_layout::VenueLayout;
+
+/// Which stream an event belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StreamId {
+    /// A show.
+    Show(ShowId),
+    /// A section's inventory.
+    Inventory(SectionKey),
+    /// An order's saga.
+    Order(OrderId),
+    /// A payment.
+    Payment(PaymentId),
+    /// A ticket.
+    Ticket(TicketId),
+    /// A resale saga.
+    Resale(ResaleId),
+}
+
+/// Any aggregate's recorded event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DomainEvent {
+    /// From a show.
+    Show(Recorded<ShowEvent>),
+    /// From a section's inventory.
+    Inventory(Recorded<InventoryEvent>),
+    /// From an order.
+    Order(Recorded<OrderEvent>),
+    /// From a payment.
+    Payment(Recorded<PaymentEvent>),
+    /// From a ticket.
+    Ticket(Recorded<TicketEvent>),
+    /// From a resale purchase.
+    Resale(Recorded<ResaleEvent>),
+}
+
+/// An event as published: its stream, its version there (1-based) and the event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Published {
+    /// The stream.
+    pub stream: StreamId,
+    /// Its version in the stream.
+    pub version: u64,
+    /// The event.
+    pub event: DomainEvent,
+}
+
+/// A read model: folds each stream's events in order, exactly once.
+pub trait Projection {
+    /// Fold one event (called in stream order, once per version).
+    fn apply(&mut self, stream: StreamId, event: &DomainEvent);
+}
+
+/// Per-stream ordering and deduplication of published events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequencer {
+    applied: BTreeMap<StreamId, u64>,
+    waiting: BTreeMap<StreamId, BTreeMap<u64, Published>>,
+}
+
+impl Sequencer {
+    /// Take `published` in; call `fold` for every event that is now next in its stream.
+    pub fn accept(&mut self, published: Published, mut fold: impl FnMut(StreamId, &DomainEvent)) {
+        let stream = published.stream;
+        let applied = self.applied.get(&stream).copied().unwrap_or(0);
+        if published.version <= applied {
+            return; // redelivered
+        }
+        if published.version > applied + 1 {
+            self.waiting
+                .entry(stream)
+                .or_default()
+                .entry(published.version)
+                .or_insert(published);
+            return;
+        }
+        fold(stream, &published.event);
+        let mut applied = published.version;
+        if let Some(waiting) = self.waiting.get_mut(&stream) {
+            while let Some(next) = waiting.remove(&(applied + 1)) {
+                fold(stream, &next.event);
+                applied += 1;
+            }
+            if waiting.is_empty() {
+                self.waiting.remove(&stream);
+            }
+        }
+        self.applied.insert(stream, applied);
+    }
+
+    /// The last version applied for `stream`.
+    pub fn applied(&self, stream: StreamId) -> u64 {
+        self.applied.get(&stream).copied().unwrap_or(0)
+    }
+
+    /// How many events wait for a gap to fill.
+    pub fn waiting(&self) -> usize {
+        self.waiting.values().map(BTreeMap::len).sum()
+    }
+}
+
+/// A projection behind a sequencer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projector<P> {
+    sequencer: Sequencer,
+    model: P,
+}
+
+impl<P: Projection + Default> Projector<P> {
+    /// An empty projector.
+    pub fn new() -> Projector<P> {
+        Projector {
+            sequencer: Sequencer::default(),
+            model: P::default(),
+        }
+    }
+
+    /// Take in one published event (in any order, any number of times).
+    pub fn observe(&mut self, published: Published) {
+        let model = &mut self.model;
+        self.sequencer
+            .accept(published, |stream, event| model.apply(stream, event));
+    }
+
+    /// The model, for queries.
+    pub fn model(&self) -> &P {
+        &self.model
+    }
+
+    /// The sequencer, for progress.
+    pub fn sequencer(&self) -> &Sequencer {
+        &self.sequencer
+    }
+}
+
+/// All four read models behind one sequencer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadModels {
+    sequencer: Sequencer,
+    /// Available seats per section.
+    pub available_seats: AvailableSeats,
+    /// Sales per show per UTC day.
+    pub sales: SalesAnalytics,
+    /// Orders per customer.
+    pub customer_history: CustomerHistory,
+    /// Seat statuses per numbered section.
+    pub venue_layout: VenueLayout,
+}
+
+impl ReadModels {
+    /// Empty read models.
+    pub fn new() -> ReadModels {
+        ReadModels::default()
+    }
+
+    /// Take in one published event (in any order, any number of times).
+    pub fn observe(&mut self, published: Published) {
+        let ReadModels {
+            sequencer,
+            available_seats,
+            sales,
+            customer_history,
+            venue_layout,
+        } = self;
+        sequencer.accept(published, |stream, event| {
+            available_seats.apply(stream, event);
+            sales.apply(stream, event);
+            customer_history.apply(stream, event);
+            venue_layout.apply(stream, event);
+        });
+    }
+}
