@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::checks::Failure;
 use crate::choices::Choices;
@@ -37,6 +39,9 @@ pub struct SweepConfig {
     pub determinism_samples: u64,
     /// The build id that replay tokens name.
     pub build: String,
+    /// Counts finished runs as they finish, for a caller's progress display (one relaxed
+    /// atomic add per run; it never influences a run).
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 impl SweepConfig {
@@ -51,6 +56,7 @@ impl SweepConfig {
             shrink_budget_runs: 20_000,
             determinism_samples: 8,
             build: build.into(),
+            progress: None,
         }
     }
 }
@@ -208,7 +214,12 @@ struct Block {
     stats: RunStats,
 }
 
-fn run_block<S: System>(config: &Config, system: &mut S, seeds: std::ops::Range<u64>) -> Block {
+fn run_block<S: System>(
+    config: &Config,
+    system: &mut S,
+    seeds: std::ops::Range<u64>,
+    progress: Option<&AtomicU64>,
+) -> Block {
     let mut sim = Sim::new(*config);
     let mut block = Block {
         hashes: Vec::with_capacity((seeds.end - seeds.start) as usize),
@@ -219,6 +230,9 @@ fn run_block<S: System>(config: &Config, system: &mut S, seeds: std::ops::Range<
         let outcome = sim.run(system, Choices::from_seed(seed));
         block.hashes.push(outcome.hash);
         block.stats.merge(sim.stats());
+        if let Some(progress) = progress {
+            progress.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(failure) = outcome.failure {
             block.failures.push(SeedFailure {
                 seed,
@@ -244,9 +258,14 @@ where
     let mut config = *config;
     config.trace = TraceMode::Hash;
     let blocks: Vec<Block> = if threads == 1 {
-        vec![run_block(&config, &mut make(), bounds[0].clone())]
+        vec![run_block(
+            &config,
+            &mut make(),
+            bounds[0].clone(),
+            sweep.progress.as_deref(),
+        )]
     } else {
-        run_blocks_on_threads(&config, &make, &bounds)
+        run_blocks_on_threads(&config, &make, &bounds, sweep.progress.as_deref())
     };
 
     let mut hash = 0;
@@ -296,6 +315,7 @@ fn run_blocks_on_threads<S, F>(
     config: &Config,
     make: &F,
     bounds: &[std::ops::Range<u64>],
+    progress: Option<&AtomicU64>,
 ) -> Vec<Block>
 where
     S: System,
@@ -305,7 +325,7 @@ where
         let workers: Vec<_> = bounds
             .iter()
             .cloned()
-            .map(|seeds| scope.spawn(move || run_block(config, &mut make(), seeds)))
+            .map(|seeds| scope.spawn(move || run_block(config, &mut make(), seeds, progress)))
             .collect();
         workers
             .into_iter()
