@@ -211,13 +211,27 @@ impl Choices {
 
     /// A value in `0..=max`; `0` is the least eventful choice. `max == 0` is not a
     /// decision and consumes nothing.
-    #[inline]
+    #[inline(always)]
     pub fn draw(&mut self, max: u64) -> u64 {
         if max == 0 {
             return 0;
         }
         self.draws += 1;
         let value = match &mut self.source {
+            Source::Prng(rng) => rng.below_inclusive(max),
+            _ => self.draw_replayed(max),
+        };
+        if self.recording {
+            self.tape.draws.push(Draw { value, max });
+        }
+        value
+    }
+
+    /// Draws from a byte slice or a tape (off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn draw_replayed(&mut self, max: u64) -> u64 {
+        match &mut self.source {
             Source::Prng(rng) => rng.below_inclusive(max),
             Source::Tape { values, position } => {
                 let value = values.get(*position).copied().unwrap_or(0);
@@ -245,11 +259,7 @@ impl Choices {
                     raw % (max + 1)
                 }
             }
-        };
-        if self.recording {
-            self.tape.draws.push(Draw { value, max });
         }
-        value
     }
 
     /// A value in the closed range `low..=high` (`low` is the least eventful).

@@ -219,7 +219,7 @@ mod tests {
                 torn: false
             }
         );
-        let mut out = Vec::new();
+        let mut out: Vec<Entry> = Vec::new();
         assert_eq!(
             log.recover(&mut out),
             RecoveryReport {
@@ -240,7 +240,7 @@ mod tests {
         ] {
             let mut log = log_with(2, 1);
             assert!(log.crash(Some(tear)).torn, "{tear:?}");
-            let mut out = Vec::new();
+            let mut out: Vec<Entry> = Vec::new();
             let report = log.recover(&mut out);
             assert!(report.torn_dropped, "{tear:?} must be detected");
             assert_eq!(out, vec![Entry(1), Entry(2)], "{tear:?}");

@@ -263,7 +263,6 @@ enum Event<S: System> {
         node: NodeId,
         incarnation: u32,
         liveness: bool,
-        cancelled: bool,
         timer: S::Timer,
     },
     External {
@@ -400,7 +399,6 @@ impl<S: System> Kernel<S> {
                 node,
                 incarnation,
                 liveness,
-                cancelled: false,
                 timer,
             },
         ))
@@ -497,22 +495,19 @@ impl<S: System> Ctx<'_, S> {
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         let kernel = &mut *self.kernel;
         let Some(Event::Timer {
-            node,
-            incarnation,
-            liveness,
-            cancelled,
-            ..
+            node, incarnation, ..
         }) = kernel.queue.get_mut(id.0)
         else {
             return false;
         };
-        let meta = &mut kernel.meta[node.index()];
-        if *cancelled || *incarnation != meta.incarnation {
+        if *incarnation != kernel.meta[node.index()].incarnation {
             return false;
         }
-        *cancelled = true;
-        if *liveness {
-            meta.liveness_timers -= 1;
+        let Some(Event::Timer { node, liveness, .. }) = kernel.queue.remove(id.0) else {
+            unreachable!("the handle was just checked to hold a timer");
+        };
+        if liveness {
+            kernel.meta[node.index()].liveness_timers -= 1;
             kernel.liveness_timers -= 1;
         }
         true
@@ -870,11 +865,9 @@ impl<S: System> Sim<S> {
         deadline_ms: u64,
     ) -> Result<(), Failure> {
         while !self.kernel.is_quiet(liveness_phase) {
-            match self.kernel.queue.peek_time_ms() {
-                Some(time_ms) if time_ms <= deadline_ms => {}
-                _ => break,
-            }
-            let (time_ms, event) = self.kernel.queue.pop().expect("peeked");
+            let Some((time_ms, event)) = self.kernel.queue.pop_until(deadline_ms) else {
+                break;
+            };
             self.kernel.now_ms = time_ms;
             self.dispatch(system, event, liveness_phase)?;
         }
@@ -935,11 +928,10 @@ impl<S: System> Sim<S> {
                 node,
                 incarnation,
                 liveness,
-                cancelled,
                 timer,
             } => {
                 let meta = kernel.meta[node.index()];
-                if cancelled || incarnation != meta.incarnation {
+                if incarnation != meta.incarnation {
                     return Ok(());
                 }
                 if meta.paused_until_ms > kernel.now_ms {
@@ -947,7 +939,6 @@ impl<S: System> Sim<S> {
                         node,
                         incarnation,
                         liveness,
-                        cancelled,
                         timer,
                     };
                     kernel.queue.push(meta.paused_until_ms, late);
