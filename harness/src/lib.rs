@@ -3,4 +3,5 @@
 //! driven by the choice stream, and the invariants of SIMULATION.md judged from
 //! outside. The `turnstile` binary (`main.rs`, `cli`) sweeps it.
 
+pub mod report;
 pub mod world;
