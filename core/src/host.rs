@@ -8,10 +8,16 @@
 use crate::{Aggregate, Decision, Effects, Envelope, Recorded};
 
 /// One aggregate and its log.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Stream<A: Aggregate> {
     state: A,
     log: Vec<Recorded<A::Event>>,
+}
+
+impl<A: Aggregate> Default for Stream<A> {
+    fn default() -> Self {
+        Stream::new()
+    }
 }
 
 /// What handling a command did.

@@ -457,3 +457,6 @@ pub fn recorded<C, E>(command: &Envelope<C>, fingerprint: u64, event: E) -> Reco
         event,
     }
 }
+
+#[cfg(test)]
+mod world_tests;

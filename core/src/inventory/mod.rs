@@ -341,6 +341,9 @@ pub enum InventoryError {
     /// Seat labels given for a general-admission section.
     #[error("general admission has no seat labels")]
     LabelsOnGeneralAdmission,
+    /// A numbered section's places are named by label, not counted.
+    #[error("a numbered section's seats are named by label")]
+    LabelsRequired,
     /// The number of labels differs from the quantity.
     #[error("{listed} seats named for quantity {quantity}")]
     SeatCountMismatch {
@@ -827,10 +830,7 @@ impl Inventory {
                         (seats, count)
                     }
                     SeatSelection::Count(_) if self.seats.is_some() => {
-                        return Err(InventoryError::SeatCountMismatch {
-                            listed: 0,
-                            quantity: 0,
-                        });
+                        return Err(InventoryError::LabelsRequired);
                     }
                     SeatSelection::Count(count) => (Vec::new(), *count),
                 };
