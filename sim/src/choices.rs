@@ -249,8 +249,12 @@ impl Choices {
                     8
                 };
                 let mut raw = [0u8; 8];
+                // Past the end the stream is exhausted and draws 0; `position` may already
+                // be beyond `bytes.len()`, so never slice from it then.
                 let available = bytes.len().saturating_sub(*position).min(width);
-                raw[..available].copy_from_slice(&bytes[*position..*position + available]);
+                if available > 0 {
+                    raw[..available].copy_from_slice(&bytes[*position..*position + available]);
+                }
                 *position += width;
                 let raw = u64::from_le_bytes(raw);
                 if max == u64::MAX {
@@ -314,6 +318,21 @@ mod tests {
         };
         assert_eq!(rng.next_u64(), 41_943_041);
         assert_eq!(rng.next_u64(), 58_720_359);
+    }
+
+    #[test]
+    fn an_exhausted_byte_stream_draws_zero_forever() {
+        // Regression: found by the `canary` fuzz target on its first input (empty bytes):
+        // a wide draw moved the position past the end and the next draw sliced from it.
+        for bytes in [&[][..], &[0xFF][..], &[1, 2, 3][..]] {
+            let mut choices = Choices::from_bytes(bytes);
+            for max in [u64::MAX, 0xFFFF, 9, 1, 0xFFFF_FFFF] {
+                choices.draw(max);
+            }
+            for max in [1u64, 0xFF, 0xFFFF, u64::MAX] {
+                assert_eq!(choices.draw(max), 0);
+            }
+        }
     }
 
     #[test]
