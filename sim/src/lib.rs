@@ -15,7 +15,7 @@
 //! Codemap: [`choices`] (the stream) · [`queue`] (time, seq) · [`log`] (durable log,
 //! torn writes) · [`network`] (at-least-once helpers) · [`faults`] (kinds, swarm
 //! profile) · [`checks`] (violations) · [`sim`] (the `System` trait and the event loop) ·
-//! [`trace`] (hash, entries, text) · [`shrink`] · [`sweep`] · [`token`] (replay tokens) ·
+//! [`trace`] (hash, entries, text) · [`shrink`](mod@shrink) · [`sweep`](mod@sweep) · [`token`] (replay tokens) ·
 //! [`toy`] (the reference workload, used by the example, tests, bench and fuzzing).
 //!
 //! # Example
@@ -48,6 +48,8 @@
 //! assert_eq!(again.failure.unwrap().violation.invariant, "seats_accounted");
 //! # let _ = Replay::Seed(0);
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod checks;
 pub mod choices;

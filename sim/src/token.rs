@@ -114,7 +114,7 @@ impl Token {
                     .parse()
                     .map_err(|_| malformed("seed is not a u64"))?,
             ),
-            "tape" => Replay::Tape(decode_tape(payload).map_err(|why| malformed(why))?),
+            "tape" => Replay::Tape(decode_tape(payload).map_err(&malformed)?),
             _ => return Err(malformed("kind is neither `seed` nor `tape`")),
         };
         Ok(Self {
@@ -154,7 +154,7 @@ fn encode_tape(values: &[u64]) -> String {
 }
 
 fn decode_tape(hex: &str) -> Result<Vec<u64>, &'static str> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err("tape has an odd number of hex digits");
     }
     let mut values = Vec::new();
