@@ -32,8 +32,10 @@ struct Gateway {
     decline_capture: BTreeSet<PaymentId>,
     /// Answer `Unknown` to the first call for these payments.
     unknown_once: BTreeSet<PaymentId>,
-    /// Hold authorization replies for these payments until released.
+    /// Hold every call of these payments until released.
     held: BTreeSet<PaymentId>,
+    /// Hold capture calls of these payments until released.
+    held_capture: BTreeSet<PaymentId>,
     parked: Vec<GatewayCall>,
     done: BTreeMap<GatewayKey, GatewayOutcome>,
     /// Money moved per payment: (authorized, captured, refunded, paid out, voided).
@@ -54,6 +56,9 @@ struct World {
     tickets: BTreeMap<TicketId, Stream<Ticket>>,
     resales: BTreeMap<ResaleId, Stream<Resale>>,
     queue: VecDeque<(Actor, Message)>,
+    /// Messages matching this are parked instead of delivered.
+    hold: Option<fn(&Message) -> bool>,
+    parked: Vec<(Actor, Message)>,
     calls: VecDeque<GatewayCall>,
     timers: BTreeMap<Timer, Timestamp>,
     gateway: Gateway,
@@ -190,7 +195,7 @@ impl World {
             Message::Ticket { ticket, id, body } => {
                 let stream = self.tickets.entry(ticket).or_default();
                 let command = Envelope::new(id, actor, now, body.clone());
-                let (answer, effects, new) = match stream.handle(&(), &command) {
+                let (answer, effects, new) = match stream.handle(&self.catalog, &command) {
                     Ok(Handled::New { event, effects }) => (
                         ticket::resale::input_from_ticket(id, &body, Ok(&event.event)),
                         effects,
@@ -294,7 +299,7 @@ impl World {
         let id = self.id();
         let command = Envelope::new(id, actor, self.now, body);
         let stream = self.tickets.entry(ticket).or_default();
-        if let Handled::New { event, effects } = stream.handle(&(), &command)? {
+        if let Handled::New { event, effects } = stream.handle(&self.catalog, &command)? {
             let event = event.clone();
             let version = stream.state().version();
             self.publish(
@@ -311,7 +316,11 @@ impl World {
     fn gateway_call(&mut self, call: GatewayCall) {
         let gateway = &mut self.gateway;
         let payment = call.key.payment;
-        if call.request != GatewayRequest::Status && gateway.held.contains(&payment) {
+        let capture = call.key.operation == Operation::Capture;
+        if call.request != GatewayRequest::Status
+            && (gateway.held.contains(&payment)
+                || capture && gateway.held_capture.contains(&payment))
+        {
             gateway.parked.push(call);
             return;
         }
@@ -370,6 +379,10 @@ impl World {
     fn settle(&mut self) {
         for _ in 0..100_000 {
             if let Some((actor, message)) = self.queue.pop_front() {
+                if self.hold.is_some_and(|hold| hold(&message)) {
+                    self.parked.push((actor, message));
+                    continue;
+                }
                 self.deliver(actor, message);
             } else if let Some(call) = self.calls.pop_front() {
                 self.gateway_call(call);
@@ -467,6 +480,25 @@ impl World {
             Actor::Customer(customer),
             OrderCommand::Pay { method: CARD },
         );
+        self.settle();
+        result
+    }
+
+    /// Stop holding anything and deliver what was held.
+    fn release_held(&mut self) {
+        self.hold = None;
+        self.gateway.held.clear();
+        self.gateway.held_capture.clear();
+        let parked = std::mem::take(&mut self.parked);
+        self.queue.extend(parked);
+        let calls = std::mem::take(&mut self.gateway.parked);
+        self.calls.extend(calls);
+        self.settle();
+    }
+
+    fn cancel_show(&mut self) -> Result<(), show::ShowError> {
+        let id = self.id();
+        let result = self.show(SHOW, id, Actor::Organizer(ORGANIZER), ShowCommand::Cancel);
         self.settle();
         result
     }
@@ -870,4 +902,186 @@ fn a_late_reserve_after_release_is_refused_and_the_phase_never_goes_back() {
         send(&mut inventory, 5, reserve).err(),
         Some(inventory::InventoryError::OrderReleased { order: OrderId(9) })
     );
+}
+
+#[test]
+fn show_cancelled_while_confirming_ends_cancelled_with_nothing_kept() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    world.hold = Some(|message| {
+        matches!(
+            message,
+            Message::Inventory {
+                body: InventoryCommand::Confirm { .. },
+                ..
+            }
+        )
+    });
+    world.initiate(1, ALICE, 0, 2).unwrap();
+    world.pay(1, ALICE).unwrap();
+    assert_eq!(world.status(1), OrderStatus::Confirming);
+    world.cancel_show().unwrap();
+    assert_eq!(world.status(1), OrderStatus::Confirming);
+    world.release_held();
+    assert_eq!(world.status(1), OrderStatus::Cancelled);
+    let counts = world.section(0).counts();
+    assert_eq!((counts.reserved, counts.sold), (0, 0));
+    assert_eq!(
+        world.ledger(PaymentId::Order(OrderId(1))),
+        [16_000, 0, 0, 0, 1]
+    );
+    assert!(world.tickets.is_empty());
+    world.check_replay();
+}
+
+#[test]
+fn show_cancelled_while_capturing_refunds_the_capture_and_unsells() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    let payment = PaymentId::Order(OrderId(1));
+    world.gateway.held_capture.insert(payment);
+    world.initiate(1, ALICE, 0, 2).unwrap();
+    world.pay(1, ALICE).unwrap();
+    assert_eq!(world.status(1), OrderStatus::Capturing);
+    world.cancel_show().unwrap();
+    world.release_held();
+    assert_eq!(world.status(1), OrderStatus::Cancelled);
+    assert_eq!(world.ledger(payment), [16_000, 16_000, 16_000, 0, 0]);
+    assert_eq!(world.section(0).counts().sold, 0);
+    assert!(world.tickets.is_empty());
+    world.check_replay();
+}
+
+#[test]
+fn an_authorization_after_the_hold_expired_is_voided() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    let payment = PaymentId::Order(OrderId(1));
+    world.gateway.held.insert(payment);
+    let start = world.now;
+    world.initiate(1, ALICE, 0, 2).unwrap();
+    world.advance(start.plus(MINUTE_MS));
+    world.pay(1, ALICE).unwrap();
+    world.advance(start.plus(15 * MINUTE_MS - 1));
+    assert_eq!(
+        world.section(0).counts().reserved,
+        2,
+        "extended to the payment window"
+    );
+    world.advance(start.plus(15 * MINUTE_MS));
+    assert_eq!(world.section(0).counts().reserved, 0);
+    world.release_held();
+    assert_eq!(world.status(1), OrderStatus::Compensated);
+    assert_eq!(world.ledger(payment)[4], 1);
+    world.check_replay();
+}
+
+#[test]
+fn customers_cancel_only_their_own_orders_and_only_before_paying() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    world.initiate(1, ALICE, 0, 2).unwrap();
+    world.initiate(2, ALICE, 0, 2).unwrap();
+    let cancel = |world: &mut World, order, actor| {
+        let id = world.id();
+        let result = world.order(OrderId(order), id, actor, OrderCommand::Cancel);
+        world.settle();
+        result
+    };
+    assert_eq!(
+        cancel(&mut world, 1, Actor::Customer(BOB)),
+        Err(order::OrderError::NotOrderCustomer)
+    );
+    assert_eq!(
+        cancel(&mut world, 1, Actor::Service),
+        Err(order::OrderError::NotAuthorized {
+            actor: Actor::Service
+        })
+    );
+    cancel(&mut world, 1, Actor::Customer(ALICE)).unwrap();
+    assert_eq!(world.status(1), OrderStatus::Cancelled);
+    world.pay(2, ALICE).unwrap();
+    assert_eq!(
+        cancel(&mut world, 2, Actor::Customer(ALICE)),
+        Err(order::OrderError::TooLateToCancel)
+    );
+    assert_eq!(world.section(0).counts().sold, 2);
+    assert_eq!(world.section(0).counts().available, 8);
+    world.check_replay();
+}
+
+#[test]
+fn the_show_start_closes_sales_and_releases_holds() {
+    let mut world = World::new();
+    let start = world.now;
+    world.create_show(3 * MINUTE_MS, &[("A", 10)], 100);
+    assert_eq!(world.cancel_show(), Err(show::ShowError::TooCloseToShow));
+    world.initiate(1, ALICE, 1, 2).unwrap();
+    assert_eq!(world.section(1).counts().reserved, 2);
+    world.advance(start.plus(3 * MINUTE_MS));
+    assert_eq!(
+        world.shows[&SHOW].state().status(),
+        Some(show::ShowStatus::Completed)
+    );
+    assert_eq!(world.section(1).counts().reserved, 0);
+    assert_eq!(
+        world.initiate(2, ALICE, 1, 1),
+        Err(order::OrderError::SalesNotOpen)
+    );
+    world.advance(start.plus(5 * MINUTE_MS));
+    assert_eq!(world.status(1), OrderStatus::Expired);
+    world.check_replay();
+}
+
+#[test]
+fn a_late_authorization_on_an_ended_order_is_voided_and_the_status_stays() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    world.initiate(1, ALICE, 0, 1).unwrap();
+    world.advance(world.now.plus(5 * MINUTE_MS));
+    assert_eq!(world.status(1), OrderStatus::Expired);
+    let id = world.id();
+    world
+        .order(OrderId(1), id, Actor::Service, OrderCommand::Authorized)
+        .unwrap();
+    assert_eq!(world.status(1), OrderStatus::Expired);
+    assert!(world.queue.iter().any(|(_, message)| matches!(
+        message,
+        Message::Payment {
+            body: PaymentCommand::Void,
+            ..
+        }
+    )));
+    // A duplicate of an ignored kind is acknowledged and changes nothing.
+    let id = world.id();
+    let before = world.orders[&OrderId(1)].state().clone();
+    world
+        .order(OrderId(1), id, Actor::Service, OrderCommand::HoldExtended)
+        .unwrap();
+    assert_eq!(world.orders[&OrderId(1)].state(), &before);
+}
+
+#[test]
+fn a_ticket_issued_after_its_show_was_cancelled_is_still_refunded() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    world.hold = Some(|message| matches!(message, Message::Ticket { .. }));
+    world.initiate(1, ALICE, 0, 1).unwrap();
+    world.pay(1, ALICE).unwrap();
+    assert_eq!(world.status(1), OrderStatus::Completed);
+    world.cancel_show().unwrap();
+    world.release_held();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    assert_eq!(
+        world.tickets[&ticket].state().status(),
+        Some(TicketStatus::ShowCancelled)
+    );
+    assert_eq!(
+        world.ledger(PaymentId::Order(OrderId(1))),
+        [8_000, 8_000, 8_000, 0, 0]
+    );
+    world.check_replay();
 }

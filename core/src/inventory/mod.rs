@@ -598,6 +598,7 @@ impl Inventory {
             return Err(InventoryError::LabelsOnGeneralAdmission);
         };
         let mut seats: Vec<SeatIndex> = Vec::with_capacity(labels.len());
+        let mut seen = std::collections::BTreeSet::new();
         for label in labels {
             let seat = map
                 .layout()
@@ -605,7 +606,7 @@ impl Inventory {
                 .ok_or_else(|| InventoryError::UnknownSeat {
                     label: label.clone(),
                 })?;
-            if seats.contains(&seat) {
+            if !seen.insert(seat) {
                 return Err(InventoryError::DuplicateSeat {
                     label: label.clone(),
                 });

@@ -15,6 +15,7 @@ use crate::inventory::InventoryCommand;
 use crate::money::{BasisPoints, Money};
 use crate::payment::PaymentCommand;
 use crate::policy::{before_change_cutoff, cancellation_refund, refund_share};
+use crate::show::{ShowCatalog, ShowStatus};
 use crate::time::Timestamp;
 use crate::{
     Actor, Admission, Aggregate, ArmedTimer, CommandId, CustomerId, Decision, Effect, Effects,
@@ -628,11 +629,14 @@ impl Aggregate for Ticket {
     type Command = TicketCommand;
     type Event = TicketEvent;
     type Error = TicketError;
-    type Context = ();
+    /// The ticket service's catalog: a ticket issued for a show already known to be
+    /// cancelled asks itself for the show-cancellation refund, so no ticket of a
+    /// cancelled show escapes the fan-out by being issued after it.
+    type Context = ShowCatalog;
 
     fn decide(
         &self,
-        _context: &(),
+        catalog: &ShowCatalog,
         command: &Envelope<TicketCommand>,
     ) -> Result<Decision<TicketEvent>, TicketError> {
         let fingerprint = match self.journal.admit(command)? {
@@ -642,10 +646,19 @@ impl Aggregate for Ticket {
         let Some(event) = self.decide_body(command)? else {
             return Ok(Decision::Ignored);
         };
-        let effects = match self.details.as_ref() {
+        let mut effects = match self.details.as_ref() {
             Some(details) => Ticket::effects_of(details, &event),
             None => Effects::new(),
         };
+        if let TicketEvent::Issued {
+            ticket, section, ..
+        } = &event
+            && catalog
+                .terms(section.show)
+                .is_some_and(|terms| terms.status == ShowStatus::Cancelled)
+        {
+            effects.push(Effect::Send(show_cancelled_message(*ticket)));
+        }
         Ok(Decision::Accepted {
             event: recorded(command, fingerprint, event),
             effects,
