@@ -350,32 +350,46 @@ impl<S: System> Kernel<S> {
         let header = kind as u64 | u64::from(node.0) << 8 | u64::from(peer) << 32;
         self.hash = mix(mix(mix(self.hash, self.now_ms), header), content_hash);
         if self.trace_mode >= TraceMode::Steps {
-            self.trace.entries.push(TraceEntry {
-                time_ms: self.now_ms,
-                kind,
-                node: node.0,
-                peer,
-                content_hash,
-                hash_after: self.hash,
-            });
-            if self.trace_mode >= TraceMode::Text {
-                let mut text = format!(
-                    "{:>4} {:>8}ms {:<9} n{}",
-                    self.trace.lines.len(),
-                    self.now_ms,
-                    kind.name(),
-                    node.0
-                );
-                if peer != u32::MAX {
-                    let _ = write!(text, " <- n{peer}");
-                }
-                let detail = line();
-                if !detail.is_empty() {
-                    text.push(' ');
-                    text.push_str(&detail);
-                }
-                self.trace.lines.push(text);
+            self.record_entry(kind, node, peer, content_hash, line);
+        }
+    }
+
+    /// Keeps a trace entry (and line): off the hot path, which only hashes.
+    #[cold]
+    #[inline(never)]
+    fn record_entry(
+        &mut self,
+        kind: EventKind,
+        node: NodeId,
+        peer: u32,
+        content_hash: u64,
+        line: impl FnOnce() -> String,
+    ) {
+        self.trace.entries.push(TraceEntry {
+            time_ms: self.now_ms,
+            kind,
+            node: node.0,
+            peer,
+            content_hash,
+            hash_after: self.hash,
+        });
+        if self.trace_mode >= TraceMode::Text {
+            let mut text = format!(
+                "{:>4} {:>8}ms {:<9} n{}",
+                self.trace.lines.len(),
+                self.now_ms,
+                kind.name(),
+                node.0
+            );
+            if peer != u32::MAX {
+                let _ = write!(text, " <- n{peer}");
             }
+            let detail = line();
+            if !detail.is_empty() {
+                text.push(' ');
+                text.push_str(&detail);
+            }
+            self.trace.lines.push(text);
         }
     }
 
@@ -559,7 +573,12 @@ impl<S: System> Ctx<'_, S> {
     /// Counts a hit of the `sometimes` probe `name` (declared in [`System::PROBES`]).
     #[inline]
     pub fn sometimes(&mut self, name: &'static str) {
-        match S::PROBES.iter().position(|probe| *probe == name) {
+        // Same literal, same address (almost always): compare addresses before bytes.
+        let position = S::PROBES
+            .iter()
+            .position(|probe| std::ptr::eq(probe.as_ptr(), name.as_ptr()))
+            .or_else(|| S::PROBES.iter().position(|probe| *probe == name));
+        match position {
             Some(index) => self.kernel.stats.probe_hits[index] += 1,
             None => debug_assert!(false, "probe `{name}` is not declared in System::PROBES"),
         }
@@ -841,6 +860,8 @@ impl<S: System> Sim<S> {
         Ok(())
     }
 
+    #[cold]
+    #[inline(never)]
     fn heal(&mut self, system: &mut S) -> Result<(), Failure> {
         let kernel = &mut self.kernel;
         kernel.faults_on = false;
@@ -1068,6 +1089,8 @@ impl<S: System> Sim<S> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn inject_process_fault(&mut self, system: &mut S) {
         let kernel = &mut self.kernel;
         let profile = kernel.profile;
@@ -1142,6 +1165,8 @@ impl<S: System> Sim<S> {
         self.kernel.choices.end_span();
     }
 
+    #[cold]
+    #[inline(never)]
     fn crash(&mut self, system: &mut S, node: NodeId) {
         let kernel = &mut self.kernel;
         let index = node.index();
@@ -1184,6 +1209,8 @@ impl<S: System> Sim<S> {
         system.on_crash(node);
     }
 
+    #[cold]
+    #[inline(never)]
     fn restart(&mut self, system: &mut S, node: NodeId) -> Result<(), Failure> {
         let kernel = &mut self.kernel;
         let index = node.index();
