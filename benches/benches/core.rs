@@ -1,7 +1,8 @@
 //! Benchmarks of the ticketing core's hot paths, read per second.
 //!
-//! - `general_admission/reserve_confirm`: successful reserve + confirm decide-and-apply
-//!   pairs on one general-admission section, each for a distinct order.
+//! - `general_admission/reserve_confirm/{1k,10k}_orders`: successful reserve + confirm
+//!   decide-and-apply pairs on one general-admission section, each for a distinct
+//!   order, 1,000 or 10,000 orders per fresh section.
 //! - `best_available/{1k,100k}_seats`: "reserve 4 best available, then release" in a
 //!   venue of rows of 40 seats with 90 % of the seats sold uniformly at random from a
 //!   fixed seed; the two sizes show that choosing seats does not scan the venue.
@@ -20,8 +21,6 @@ use turnstile_core::{
     SectionKey, ShowId,
 };
 
-/// Reserve+confirm pairs per measured iteration.
-const PAIRS_PER_ITERATION: u64 = 10_000;
 /// Reservations per measured iteration in the best-available benchmark.
 const RESERVATIONS_PER_ITERATION: u64 = 2_000;
 const SEATS_PER_ROW: u32 = 40;
@@ -146,41 +145,48 @@ fn decide_apply(
 fn bench_general_admission(c: &mut Criterion) {
     let base = general_admission();
     let mut group = c.benchmark_group("general_admission");
-    group.throughput(Throughput::Elements(PAIRS_PER_ITERATION));
-    group.bench_function("reserve_confirm", |b| {
-        b.iter_batched(
-            || base.clone(),
-            |mut inventory| {
-                for order in 0..PAIRS_PER_ITERATION {
-                    let reserve = Envelope::new(
-                        CommandId(1_000 + 2 * order),
-                        Actor::Service,
-                        NOW,
-                        InventoryCommand::Reserve {
-                            order: OrderId(order),
-                            quantity: 1,
-                            seats: None,
-                            initiated_at: NOW,
-                            expires_at: NOW.plus(HOLD_DURATION_MS),
-                        },
-                    );
-                    decide_apply(&mut inventory, &reserve).expect("reserve");
-                    let confirm = Envelope::new(
-                        CommandId(1_001 + 2 * order),
-                        Actor::Service,
-                        NOW,
-                        InventoryCommand::Confirm {
-                            order: OrderId(order),
-                        },
-                    );
-                    decide_apply(&mut inventory, &confirm).expect("confirm");
-                }
-                black_box(inventory.available());
-                inventory
-            },
-            BatchSize::PerIteration,
-        );
-    });
+    // Each iteration sells to `orders` distinct orders on a fresh section: the larger
+    // size shows the cost of the per-order and idempotency records as they grow.
+    for (name, orders) in [
+        ("reserve_confirm/1k_orders", 1_000u64),
+        ("reserve_confirm/10k_orders", 10_000),
+    ] {
+        group.throughput(Throughput::Elements(orders));
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || base.clone(),
+                |mut inventory| {
+                    for order in 0..orders {
+                        let reserve = Envelope::new(
+                            CommandId(1_000 + 2 * order),
+                            Actor::Service,
+                            NOW,
+                            InventoryCommand::Reserve {
+                                order: OrderId(order),
+                                quantity: 1,
+                                seats: None,
+                                initiated_at: NOW,
+                                expires_at: NOW.plus(HOLD_DURATION_MS),
+                            },
+                        );
+                        decide_apply(&mut inventory, &reserve).expect("reserve");
+                        let confirm = Envelope::new(
+                            CommandId(1_001 + 2 * order),
+                            Actor::Service,
+                            NOW,
+                            InventoryCommand::Confirm {
+                                order: OrderId(order),
+                            },
+                        );
+                        decide_apply(&mut inventory, &confirm).expect("confirm");
+                    }
+                    black_box(inventory.available());
+                    inventory
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
     group.finish();
 }
 
@@ -196,7 +202,7 @@ fn bench_best_available(c: &mut Criterion) {
                     for round in 0..RESERVATIONS_PER_ITERATION {
                         let order = OrderId(round);
                         let reserve = Envelope::new(
-                            CommandId(1 << 40 | 2 * round),
+                            CommandId((1 << 40) | (2 * round)),
                             Actor::Service,
                             NOW,
                             InventoryCommand::Reserve {
@@ -209,7 +215,7 @@ fn bench_best_available(c: &mut Criterion) {
                         );
                         decide_apply(&mut inventory, &reserve).expect("reserve");
                         let release = Envelope::new(
-                            CommandId(1 << 40 | (2 * round + 1)),
+                            CommandId((1 << 40) | (2 * round + 1)),
                             Actor::Service,
                             NOW,
                             InventoryCommand::Release { order },
