@@ -292,26 +292,48 @@ impl<E> EventQueue<E> {
             return None;
         }
         let event = slot.event.take()?;
-        let (prev, next, time_ms) = (slot.prev, slot.next, slot.time_ms);
-        if time_ms - self.base_ms < WHEEL_MS {
-            let index = (time_ms % WHEEL_MS) as usize;
-            match prev {
-                NONE => self.buckets[index].head = next,
-                prev => self.slots[prev as usize].next = next,
-            }
-            match next {
-                NONE => self.buckets[index].tail = prev,
-                next => self.slots[next as usize].prev = prev,
-            }
-            if self.buckets[index].head == NONE {
-                self.occupied[index / 64] &= !(1 << (index % 64));
-            }
-            self.in_wheel -= 1;
-            self.free.push(handle.slot);
-        }
-        // A far event's key stays in the heap and is dropped (and its slot freed) when
-        // it comes due.
+        self.unlink(handle.slot);
         Some(event)
+    }
+
+    /// Like [`EventQueue::remove`], dropping the event in place instead of returning it;
+    /// false if it already left.
+    #[inline]
+    pub fn discard(&mut self, handle: Handle) -> bool {
+        let Some(slot) = self.slots.get_mut(handle.slot as usize) else {
+            return false;
+        };
+        if slot.seq != handle.seq || slot.event.is_none() {
+            return false;
+        }
+        slot.event = None;
+        self.unlink(handle.slot);
+        true
+    }
+
+    /// Unlinks an emptied slot from its bucket and frees it; a far event's key stays in
+    /// the heap and is dropped (and its slot freed) when it comes due.
+    #[inline]
+    fn unlink(&mut self, slot_index: u32) {
+        let slot = &self.slots[slot_index as usize];
+        let (prev, next, time_ms) = (slot.prev, slot.next, slot.time_ms);
+        if time_ms - self.base_ms >= WHEEL_MS {
+            return;
+        }
+        let index = (time_ms % WHEEL_MS) as usize;
+        match prev {
+            NONE => self.buckets[index].head = next,
+            prev => self.slots[prev as usize].next = next,
+        }
+        match next {
+            NONE => self.buckets[index].tail = prev,
+            next => self.slots[next as usize].prev = prev,
+        }
+        if self.buckets[index].head == NONE {
+            self.occupied[index / 64] &= !(1 << (index % 64));
+        }
+        self.in_wheel -= 1;
+        self.free.push(slot_index);
     }
 
     /// The event behind `handle`, if it is still queued.

@@ -508,20 +508,22 @@ impl<S: System> Ctx<'_, S> {
     #[inline]
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         let kernel = &mut *self.kernel;
-        let Some(Event::Timer {
-            node, incarnation, ..
+        let Some(&mut Event::Timer {
+            node,
+            incarnation,
+            liveness,
+            ..
         }) = kernel.queue.get_mut(id.0)
         else {
             return false;
         };
-        if *incarnation != kernel.meta[node.index()].incarnation {
+        let meta = &mut kernel.meta[node.index()];
+        if incarnation != meta.incarnation {
             return false;
         }
-        let Some(Event::Timer { node, liveness, .. }) = kernel.queue.remove(id.0) else {
-            unreachable!("the handle was just checked to hold a timer");
-        };
+        kernel.queue.discard(id.0);
         if liveness {
-            kernel.meta[node.index()].liveness_timers -= 1;
+            meta.liveness_timers -= 1;
             kernel.liveness_timers -= 1;
         }
         true
