@@ -16,34 +16,59 @@
 //!    the sender's command id, the [`Actor`] stamped from the session (a customer, an
 //!    organizer, one of our services, or `System` for the service's own timers) and
 //!    `now` from the service's clock, never earlier than the last `now` in its log.
-//! 2. Call `decide`. On `Accepted { event, effects }`, append the event, the effects
-//!    (the outbox) and the consumed message id in one durable append; then `apply` the
-//!    event, send the messages, call the gateway, arm and disarm the timers. On
-//!    `Repeat { version }` the command was already decided: answer as the event at that
-//!    stream version answered, add nothing. On `Ignored`, acknowledge and add nothing.
-//!    On `Err`, nothing changes; answer the sender with the rejection.
-//! 3. Answers to the reservation saga are produced by one function per source,
-//!    [`order::input_from_inventory`] and [`order::input_from_payment`] (and the
-//!    [`resale`](ticket::resale) equivalents), from the request and its outcome (the
-//!    event, or the rejection). The payment service's answers come from its events,
-//!    after a gateway reply, and are already among its effects.
-//! 4. After a crash: apply the logged events to `Default::default()`, then arm every
-//!    timer [`Aggregate::timers`] lists and resend the unacknowledged outbox.
+//! 2. Call `decide(&state, &context, &envelope)`. The context is `()` except for the
+//!    order and ticket services, which pass their [`show::ShowCatalog`] (the show terms
+//!    they were told about through [`Notice::ShowTerms`]). Every `decide` checks, in
+//!    this order: time ([`GuardError::TimeWentBackwards`]), idempotency (a repeat, or
+//!    [`GuardError::IdempotencyConflict`]), the actor, then the rules.
+//! 3. On `Accepted { event, effects }`: append the event, the effects (the outbox) and
+//!    the consumed message id in one durable append; then `apply` the event, send the
+//!    messages, call the gateway, arm and disarm the timers, publish the notices.
+//!    On `Repeat { version }` the command was already decided: answer as the event at
+//!    that stream version answered; append nothing. On `Ignored`, acknowledge and
+//!    append nothing. On `Err`, nothing changed; answer the sender with the rejection.
+//! 4. Answer the saga that sent the command. Answers are produced from the request and
+//!    its outcome (the event — the original one for a repeat — or the rejection) by one
+//!    function per source, so the sagas' contract lives in one place:
+//!    [`order::input_from_inventory`], [`order::input_from_payment_rejection`],
+//!    [`ticket::resale::input_from_ticket`] and
+//!    [`ticket::resale::input_from_payment_rejection`]. A payment answers after the
+//!    gateway did, from its events ([`order::input_from_payment`],
+//!    [`ticket::resale::input_from_payment`]); those answers are already among its
+//!    effects.
+//! 5. When a timer fires, deliver [`Timer::command`] to the service itself with actor
+//!    `System`.
+//! 6. After a crash: apply the logged events to `Default::default()`, arm every timer
+//!    [`Aggregate::timers`] lists, resend the unacknowledged outbox (a payment also
+//!    lists its unanswered gateway calls: [`payment::Payment::calls_in_flight`]).
 //!
-//! Messages between aggregates ([`Message`]) carry deterministic command ids derived
-//! from the saga's state, so retries are recognised as repeats by the receiver.
+//! [`host::Stream`] is this protocol in memory (state + log), for tests and benches.
+//!
+//! Messages between aggregates ([`Message`]) carry command ids derived from the
+//! sender's state ([`CommandId::derive`]), so a resend is a repeat at the receiver,
+//! and every receiver is idempotent.
 //!
 //! # Who talks to whom
-//! - [`show`] → inventory: `Initialize`, `SetPhase` (sales open/closed, show ended);
-//!   → order and ticket services: [`Notice`]s (show terms; show cancelled, which the
-//!   host fans out as `ShowCancelled` commands to each open order and valid ticket).
-//! - [`order`] (the saga) → inventory: reserve, extend, confirm, release, unsell;
-//!   → payment: authorize, capture, void, refund; → ticket: issue.
-//! - [`payment`] → the gateway (an effect; the gateway is outside the core) and back
-//!   through gateway replies; → order / resale saga: authorized, declined, captured…
-//! - [`ticket`] → payment: refunds and payouts; → inventory: a cancelled ticket's seat.
-//! - [`ticket::resale`] (the resale saga) → payment, → ticket (take, return, complete).
-//! - [`read_models`] fold [`read_models::Published`] events from every stream.
+//! - [`show`] → inventory: `Initialize`, `SetPhase` (sales open / closed / ended, with
+//!   the show's version so reordering cannot undo a newer phase); → order and ticket
+//!   services: [`Notice`]s. On [`Notice::ShowCancelled`] the host sends
+//!   [`order::show_cancelled_message`] to each open order of the show and
+//!   [`ticket::show_cancelled_message`] to each valid ticket.
+//! - [`order`] (the reservation saga) → inventory: reserve, extend, confirm, release,
+//!   unsell; → payment: authorize, capture, void, refund; → ticket: issue.
+//! - [`payment`] → the gateway ([`payment::GatewayCall`] effects; the gateway is
+//!   outside the core and answers with [`payment::PaymentCommand::GatewayReplied`]);
+//!   → the order or resale saga: authorized, declined, captured, capture refused.
+//! - [`ticket`] → payment: refunds and reseller payouts; → inventory: a cancelled
+//!   ticket's seat.
+//! - [`ticket::resale`] (the resale saga) → payment: authorize, capture, void, refund;
+//!   → ticket: take the listing, return it, complete the resale.
+//! - [`read_models`] fold [`read_models::Published`] events of every stream.
+//!
+//! # Modules
+//! [`money`], [`time`], [`ids`] (values) · [`policy`] (pricing, refunds, cut-offs) ·
+//! [`show`] · [`inventory`] (with [`inventory::seating`]: best available) · [`order`] ·
+//! [`payment`] · [`ticket`] (with [`ticket::resale`]) · [`read_models`] · [`host`].
 
 pub mod host;
 pub mod ids;

@@ -59,8 +59,8 @@ pub enum TicketStatus {
 pub struct Listing {
     /// The asking price `R` (≤ what the owner paid).
     pub price: Money,
-    /// The resale purchase that took it, locking the ticket.
-    pub taken_by: Option<ResaleId>,
+    /// The resale purchase that took it and its buyer: the ticket is locked.
+    pub taken_by: Option<(ResaleId, CustomerId)>,
 }
 
 /// What can be asked of a ticket.
@@ -329,8 +329,6 @@ pub struct Ticket {
     pub journal: Journal,
     /// `None` until issued.
     pub details: Option<TicketDetails>,
-    /// The resale purchase holding the listing and its buyer.
-    pub buyer: Option<(ResaleId, CustomerId)>,
 }
 
 fn payment_code(payment: PaymentId) -> [u64; 2] {
@@ -535,7 +533,7 @@ impl Ticket {
                 by_service()?;
                 match details.listing {
                     Some(Listing {
-                        taken_by: Some(holder),
+                        taken_by: Some((holder, _)),
                         ..
                     }) if holder == *resale => TicketEvent::ListingReturned { resale: *resale },
                     _ => return Ok(None),
@@ -547,13 +545,10 @@ impl Ticket {
                 match details.listing {
                     Some(Listing {
                         price,
-                        taken_by: Some(holder),
+                        taken_by: Some((holder, buyer)),
                     }) if holder == *resale => {
                         let Some(seller_payment) = details.owner_payment() else {
                             return Err(TicketError::TicketNotValid);
-                        };
-                        let Some(buyer) = self.buyer_of(*resale) else {
-                            return Err(TicketError::NotListingHolder);
                         };
                         TicketEvent::Resold {
                             resale: *resale,
@@ -569,12 +564,6 @@ impl Ticket {
             }
         };
         Ok(Some(event))
-    }
-
-    fn buyer_of(&self, resale: ResaleId) -> Option<CustomerId> {
-        self.buyer
-            .filter(|(holder, _)| *holder == resale)
-            .map(|(_, buyer)| buyer)
     }
 
     fn effects_of(details: &TicketDetails, event: &TicketEvent) -> Effects {
@@ -693,7 +682,6 @@ impl Aggregate for Ticket {
             });
             return;
         }
-        let buyer = &mut self.buyer;
         let Some(details) = self.details.as_mut() else {
             return;
         };
@@ -715,15 +703,13 @@ impl Aggregate for Ticket {
                 buyer: taker,
             } => {
                 if let Some(listing) = details.listing.as_mut() {
-                    listing.taken_by = Some(*resale);
+                    listing.taken_by = Some((*resale, *taker));
                 }
-                *buyer = Some((*resale, *taker));
             }
             TicketEvent::ListingReturned { .. } => {
                 if let Some(listing) = details.listing.as_mut() {
                     listing.taken_by = None;
                 }
-                *buyer = None;
             }
             TicketEvent::Resold {
                 buyer: new_owner,
@@ -741,7 +727,6 @@ impl Aggregate for Ticket {
                 });
                 details.owner = *new_owner;
                 details.listing = None;
-                *buyer = None;
             }
             TicketEvent::Cancelled { .. } => {
                 details.status = TicketStatus::Cancelled;
