@@ -152,34 +152,9 @@ impl DurableLog {
     /// Reads every intact record into `out` (cleared first), drops a torn tail from the
     /// bytes, and reports what it found.
     pub fn recover<R: Record>(&mut self, out: &mut Vec<R>) -> RecoveryReport {
-        out.clear();
-        let mut at = 0;
-        let mut torn_dropped = false;
-        while at < self.bytes.len() {
-            let rest = &self.bytes[at..];
-            if rest.len() < HEADER_BYTES {
-                torn_dropped = true;
-                break;
-            }
-            let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-            let sum = u64::from_le_bytes(rest[4..HEADER_BYTES].try_into().expect("8 bytes"));
-            let Some(payload) = rest.get(HEADER_BYTES..HEADER_BYTES + len) else {
-                torn_dropped = true;
-                break;
-            };
-            if checksum(payload) != sum {
-                torn_dropped = true;
-                break;
-            }
-            let Some(record) = R::decode(payload) else {
-                torn_dropped = true;
-                break;
-            };
-            out.push(record);
-            at += HEADER_BYTES + len;
-        }
-        self.bytes.truncate(at);
-        self.synced_bytes = at;
+        let (intact_bytes, torn_dropped) = read_frames(&self.bytes, out);
+        self.bytes.truncate(intact_bytes);
+        self.synced_bytes = intact_bytes;
         self.records = out.len() as u32;
         self.synced_records = self.records;
         RecoveryReport {
@@ -187,6 +162,39 @@ impl DurableLog {
             torn_dropped,
         }
     }
+
+    /// Reads the synced records into `out` (cleared first) without changing the log:
+    /// what a restart would see, for checks that judge from durable state.
+    pub fn read_synced<R: Record>(&self, out: &mut Vec<R>) {
+        read_frames(&self.bytes[..self.synced_bytes], out);
+    }
+}
+
+/// Decodes intact frames from the start of `bytes` into `out`; returns how many bytes
+/// they span and whether a torn or corrupt frame stopped the reading.
+fn read_frames<R: Record>(bytes: &[u8], out: &mut Vec<R>) -> (usize, bool) {
+    out.clear();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest.len() < HEADER_BYTES {
+            return (at, true);
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let sum = u64::from_le_bytes(rest[4..HEADER_BYTES].try_into().expect("8 bytes"));
+        let Some(payload) = rest.get(HEADER_BYTES..HEADER_BYTES + len) else {
+            return (at, true);
+        };
+        if checksum(payload) != sum {
+            return (at, true);
+        }
+        let Some(record) = R::decode(payload) else {
+            return (at, true);
+        };
+        out.push(record);
+        at += HEADER_BYTES + len;
+    }
+    (at, false)
 }
 
 #[cfg(test)]
@@ -220,6 +228,13 @@ mod tests {
     #[test]
     fn a_crash_keeps_exactly_the_synced_prefix() {
         let mut log = log_with(3, 2);
+        let mut synced: Vec<Entry> = Vec::new();
+        log.read_synced(&mut synced);
+        assert_eq!(
+            synced,
+            vec![Entry(1), Entry(2), Entry(3)],
+            "what a restart would see"
+        );
         assert_eq!(
             log.crash(None),
             CrashEffect {

@@ -678,6 +678,21 @@ impl<'a, S: System> View<'a, S> {
     pub fn synced_records(&self, id: NodeId) -> u32 {
         self.kernel.logs[id.index()].synced_len()
     }
+
+    /// Decodes `id`'s synced log into `out`: judge from durable state, not counters.
+    pub fn read_synced_log(&self, id: NodeId, out: &mut Vec<S::Record>) {
+        self.kernel.logs[id.index()].read_synced(out);
+    }
+
+    /// Whether `id` is up (not crashed).
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.kernel.meta[id.index()].up
+    }
+
+    /// How many nodes the system added.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
 }
 
 /// The engine for one system type: reusable buffers and the event loop.
