@@ -7,4 +7,6 @@
 mod mini_world;
 mod support;
 
+mod inventory;
 mod saga;
+mod show;
