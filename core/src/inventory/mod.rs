@@ -1097,3 +1097,162 @@ impl Aggregate for Inventory {
         self.journal.version
     }
 }
+
+#[cfg(test)]
+mod random_tests {
+    use super::*;
+    use crate::host::Stream;
+    use crate::money::Money;
+    use crate::read_models::{AvailableSeats, DomainEvent, Projection, StreamId, VenueLayout};
+    use crate::{SectionIndex, ShowId};
+
+    /// Random command sequences never oversell, keep counts and seat states in step,
+    /// leave state unchanged when rejected, replay exactly and agree with the read
+    /// models.
+    #[test]
+    fn random_commands_keep_every_invariant() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        for numbered in [true, false] {
+            let key = SectionKey {
+                show: ShowId(1),
+                section: SectionIndex(0),
+            };
+            let labels: Vec<String> = (0..60)
+                .map(|seat| format!("R{}-{}", seat / 12, seat % 12))
+                .collect();
+            let spec = SectionSpec {
+                name: "S".into(),
+                kind: if numbered {
+                    SectionKind::Numbered
+                } else {
+                    SectionKind::GeneralAdmission
+                },
+                capacity: 60,
+                seat_labels: if numbered { labels.clone() } else { Vec::new() },
+                base_price: Money(100),
+            };
+            let mut stream = Stream::<Inventory>::new();
+            let mut available = AvailableSeats::default();
+            let mut layout = VenueLayout::default();
+            let mut now = Timestamp(1_000);
+            let organizer = OrganizerId(3);
+            let setup = [
+                InventoryCommand::Initialize {
+                    section: key,
+                    organizer,
+                    start_at: Timestamp(u64::MAX / 2),
+                    spec,
+                },
+                InventoryCommand::SetPhase {
+                    show_version: 3,
+                    phase: SalesPhase::Open,
+                },
+            ];
+            let mut commands: Vec<(Actor, InventoryCommand, Timestamp)> = setup
+                .into_iter()
+                .map(|body| (Actor::Service, body, now))
+                .collect();
+            for step in 0..3_000u64 {
+                let order = OrderId(next(40));
+                let body = match next(10) {
+                    0..=2 => InventoryCommand::Reserve {
+                        order,
+                        quantity: next(10) as u32,
+                        seats: (numbered && next(2) == 0).then(|| {
+                            (0..1 + next(3))
+                                .map(|_| labels[next(60) as usize].clone())
+                                .collect()
+                        }),
+                        initiated_at: now,
+                        expires_at: now.plus(next(5_000)),
+                    },
+                    3 => InventoryCommand::Extend {
+                        order,
+                        expires_at: now.plus(next(20_000)),
+                    },
+                    4 => InventoryCommand::Confirm { order },
+                    5 => InventoryCommand::Release { order },
+                    6 => InventoryCommand::Unsell { order },
+                    7 => InventoryCommand::ReturnSeat {
+                        ticket: TicketId {
+                            order,
+                            index: next(9) as u8,
+                        },
+                    },
+                    8 => InventoryCommand::ExpireHold { order },
+                    _ => {
+                        let selection = if numbered {
+                            SeatSelection::Labels(vec![labels[next(60) as usize].clone()])
+                        } else {
+                            SeatSelection::Count(next(4) as u32)
+                        };
+                        if next(2) == 0 {
+                            InventoryCommand::Block(selection)
+                        } else {
+                            InventoryCommand::Unblock(selection)
+                        }
+                    }
+                };
+                let actor = match &body {
+                    InventoryCommand::ExpireHold { .. } => Actor::System,
+                    InventoryCommand::Block(_) | InventoryCommand::Unblock(_) => {
+                        Actor::Organizer(organizer)
+                    }
+                    _ => Actor::Service,
+                };
+                commands.push((actor, body, now));
+                now = now.plus(next(700));
+                let _ = step;
+            }
+            for (index, (actor, body, now)) in commands.into_iter().enumerate() {
+                let before = stream.state().clone();
+                let command = Envelope::new(CommandId(index as u64), actor, now, body);
+                match stream.handle(&(), &command) {
+                    Err(_) => assert_eq!(stream.state(), &before),
+                    Ok(handled) => {
+                        if let Some(event) = handled.event() {
+                            let event = DomainEvent::Inventory(event.clone());
+                            available.apply(StreamId::Inventory(key), &event);
+                            layout.apply(StreamId::Inventory(key), &event);
+                        }
+                    }
+                }
+                let state = stream.state();
+                let counts = state.counts();
+                assert!(counts.blocked + counts.reserved + counts.sold <= counts.capacity);
+                assert_eq!(
+                    counts.available + counts.blocked + counts.reserved + counts.sold,
+                    counts.capacity
+                );
+                let held: u32 = state
+                    .orders()
+                    .filter(|(_, claim)| claim.status == HoldStatus::Held)
+                    .map(|(_, claim)| u32::from(claim.quantity))
+                    .sum();
+                assert_eq!(held, counts.reserved);
+                if let Some(map) = state.seat_map() {
+                    let count =
+                        |wanted| map.states().iter().filter(|s| **s == wanted).count() as u32;
+                    assert_eq!(count(SeatState::Reserved), counts.reserved);
+                    assert_eq!(count(SeatState::Sold), counts.sold);
+                    assert_eq!(count(SeatState::Blocked), counts.blocked);
+                    let seats = layout.seats(key).unwrap();
+                    let statuses: Vec<SeatState> = seats.iter().map(|seat| seat.status).collect();
+                    assert_eq!(statuses, map.states());
+                }
+                assert_eq!(available.section(key), Some(counts));
+            }
+            assert_eq!(&Stream::<Inventory>::replay(stream.log()), stream.state());
+            assert!(
+                stream.log().len() > 200,
+                "the sequence must exercise the rules"
+            );
+        }
+    }
+}

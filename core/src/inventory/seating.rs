@@ -443,3 +443,69 @@ mod tests {
         assert_eq!(layout.rows()[1].name, "A");
     }
 }
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+
+    /// The rule as written, by brute force over every seat.
+    fn naive_best(layout: &SeatLayout, states: &[SeatState], quantity: usize) -> Option<SeatList> {
+        for row in layout.rows() {
+            let mut run = 0;
+            for seat in row.start..row.start + row.len {
+                run = if states[seat as usize] == SeatState::Free {
+                    run + 1
+                } else {
+                    0
+                };
+                if run == quantity {
+                    return Some((seat + 1 - quantity as u32..=seat).map(SeatIndex).collect());
+                }
+            }
+        }
+        let free: SeatList = (0..states.len() as u32)
+            .filter(|seat| states[*seat as usize] == SeatState::Free)
+            .take(quantity)
+            .map(SeatIndex)
+            .collect();
+        (free.len() == quantity).then_some(free)
+    }
+
+    #[test]
+    fn best_available_agrees_with_brute_force_under_random_changes() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        for _ in 0..20 {
+            let rows = 1 + next(70) as usize;
+            let labels: Vec<String> = (0..rows)
+                .flat_map(|row| {
+                    let len = 1 + (row * 7 + 3) % 45;
+                    (0..len).map(move |seat| format!("R{row}-{seat}"))
+                })
+                .collect();
+            let mut map = SeatMap::new(SeatLayout::build(&labels).unwrap());
+            for _ in 0..400 {
+                let seat = SeatIndex(next(labels.len() as u64) as u32);
+                let state = match next(4) {
+                    0 => SeatState::Free,
+                    1 => SeatState::Reserved,
+                    2 => SeatState::Sold,
+                    _ => SeatState::Blocked,
+                };
+                map.set(&[seat], state);
+                for quantity in 1..=8 {
+                    assert_eq!(
+                        map.best_available(quantity),
+                        naive_best(map.layout(), map.states(), quantity),
+                        "quantity {quantity}"
+                    );
+                }
+            }
+        }
+    }
+}
