@@ -467,6 +467,28 @@ impl Toy {
         }
     }
 
+    /// Names which seat invariant broke (off the hot path: checks pass almost always).
+    #[cold]
+    #[inline(never)]
+    fn seat_violation(server: &Server, seats: u32) -> Violation {
+        if server.available + server.reserved + server.sold != seats {
+            return Violation::new(
+                "seats_accounted",
+                format!(
+                    "available {} + reserved {} + sold {} != {seats} seats",
+                    server.available, server.reserved, server.sold
+                ),
+            );
+        }
+        Violation::new(
+            "no_oversell",
+            format!(
+                "reserved {} + sold {} > {seats} seats",
+                server.reserved, server.sold
+            ),
+        )
+    }
+
     fn server<'a>(view: &View<'a, Self>) -> Option<&'a Server> {
         match view.node(SERVER) {
             Some(ToyNode::Server(server)) => Some(server),
@@ -589,25 +611,11 @@ impl System for Toy {
             return Ok(());
         };
         let seats = self.config.seats;
-        if server.available + server.reserved + server.sold != seats {
-            return Err(Violation::new(
-                "seats_accounted",
-                format!(
-                    "available {} + reserved {} + sold {} != {seats} seats",
-                    server.available, server.reserved, server.sold
-                ),
-            ));
+        let accounted = server.available + server.reserved + server.sold == seats;
+        if accounted && server.reserved + server.sold <= seats {
+            return Ok(());
         }
-        if server.reserved + server.sold > seats {
-            return Err(Violation::new(
-                "no_oversell",
-                format!(
-                    "reserved {} + sold {} > {seats} seats",
-                    server.reserved, server.sold
-                ),
-            ));
-        }
-        Ok(())
+        Err(Self::seat_violation(server, seats))
     }
 
     fn check_restart(&self, node: NodeId, view: &View<'_, Self>) -> Result<(), Violation> {
