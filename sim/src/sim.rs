@@ -375,12 +375,14 @@ impl<S: System> Kernel<S> {
         });
         if self.trace_mode >= TraceMode::Text {
             let mut text = format!(
-                "{:>4} {:>8}ms {:<9} n{}",
+                "{:>4} {:>8}ms {:<9}",
                 self.trace.lines.len(),
                 self.now_ms,
                 kind.name(),
-                node.0
             );
+            if node.0 != u32::MAX {
+                let _ = write!(text, " n{}", node.0);
+            }
             if peer != u32::MAX {
                 let _ = write!(text, " <- n{peer}");
             }
@@ -446,6 +448,10 @@ impl<S: System> Ctx<'_, S> {
     #[inline]
     pub fn send(&mut self, to: NodeId, msg: S::Msg) -> MsgId {
         let kernel = &mut *self.kernel;
+        assert!(
+            to.index() < kernel.meta.len(),
+            "send to {to:?}, which the system never added"
+        );
         let id = MsgId(kernel.next_msg_id);
         kernel.next_msg_id += 1;
         kernel.stats.messages_sent += 1;
