@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use turnstile_core::host::{Handled, Stream};
-use turnstile_core::inventory::{Inventory, InventoryCommand};
+use turnstile_core::inventory::Inventory;
 use turnstile_core::order::{self, Order, OrderCommand, OrderStatus};
 use turnstile_core::payment::{
     GatewayCall, GatewayKey, GatewayOutcome, GatewayRequest, Operation, Payment, PaymentCommand,
@@ -216,7 +216,6 @@ pub struct MiniWorld {
     pub refusals: Vec<String>,
     next_client_id: u64,
     next_reply: u64,
-    delivered: u64,
 }
 
 /// Messages delivered in one `settle` before the world calls it a livelock.
@@ -251,7 +250,6 @@ impl MiniWorld {
             refusals: Vec::new(),
             next_client_id: 1,
             next_reply: 1,
-            delivered: 0,
         }
     }
 
@@ -890,14 +888,4 @@ into_domain! {
     turnstile_core::payment::PaymentEvent => Payment,
     turnstile_core::ticket::TicketEvent => Ticket,
     turnstile_core::ticket::resale::ResaleEvent => Resale
-}
-
-/// Whether `message` goes to inventory.
-pub fn to_inventory(message: &Message) -> bool {
-    matches!(message, Message::Inventory { .. })
-}
-
-/// Whether `message` is an inventory command of this kind.
-pub fn inventory_command(message: &Message, wanted: fn(&InventoryCommand) -> bool) -> bool {
-    matches!(message, Message::Inventory { body, .. } if wanted(body))
 }

@@ -8,5 +8,7 @@ mod mini_world;
 mod support;
 
 mod inventory;
+mod pricing;
 mod saga;
 mod show;
+mod tickets;

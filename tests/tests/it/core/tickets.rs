@@ -1,0 +1,470 @@
+//! Ticket rules of SPEC.md, end to end through the mini world: transfer (24 hours,
+//! rights not money), customer cancellation (100/50/0 at 7 and 3 days, seat back on
+//! sale), resale (R ≤ P, one buyer wins, refused capture, payouts, the show's
+//! cancellation splitting R and P − R), and who may touch a ticket.
+
+use super::mini_world::{CallKind, MiniWorld, Scripted};
+use super::support::{ALICE, BOB, CAROL, T0, general};
+use turnstile_core::order::OrderStatus;
+use turnstile_core::show::ShowCommand;
+use turnstile_core::ticket::resale::ResaleStatus;
+use turnstile_core::ticket::{TicketCommand, TicketError, TicketStatus};
+use turnstile_core::time::{DAY_MS, HOUR_MS};
+use turnstile_core::{
+    Actor, CommandId, CustomerId, Envelope, Money, OrderId, PaymentId, ResaleId, ShowId, TicketId,
+    Timestamp,
+};
+
+const START: Timestamp = Timestamp(T0.0 + 20 * DAY_MS);
+/// What one ticket costs (regular tier).
+const P: Money = Money(5_000);
+const R: Money = Money(4_000);
+
+fn world() -> MiniWorld {
+    MiniWorld::with_show(START, vec![general(100, 5_000)])
+}
+
+/// `customer` buys one ticket with order `order`; its ticket id.
+fn buy(world: &mut MiniWorld, customer: CustomerId, order: u64) -> TicketId {
+    let order = OrderId(order);
+    world.initiate(customer, order, 1, None).unwrap();
+    world.settle();
+    world.pay(customer, order).unwrap();
+    world.settle();
+    assert_eq!(
+        world.order_status(order),
+        Some(OrderStatus::Completed),
+        "set-up"
+    );
+    TicketId { order, index: 0 }
+}
+
+fn owner(world: &MiniWorld, ticket: TicketId) -> CustomerId {
+    world.tickets[&ticket].state().owner().unwrap()
+}
+
+fn status(world: &MiniWorld, ticket: TicketId) -> TicketStatus {
+    world.tickets[&ticket].state().status().unwrap()
+}
+
+fn transfer(to: CustomerId) -> TicketCommand {
+    TicketCommand::Transfer { to }
+}
+
+fn list(price: Money) -> TicketCommand {
+    TicketCommand::List { price }
+}
+
+fn resale_status(world: &MiniWorld, resale: u64) -> ResaleStatus {
+    world.resales[&ResaleId(resale)].state().status().unwrap()
+}
+
+fn no_violations(world: &MiniWorld) {
+    assert!(
+        world.gateway.violations.is_empty(),
+        "{:?}",
+        world.gateway.violations
+    );
+}
+
+#[test]
+fn a_transfer_is_allowed_until_twenty_four_hours_before_the_start() {
+    // Pins down: Transfer at start − 24 h is allowed, at start − 24 h + 1 ms it is TooCloseToShow.
+    let mut world = world();
+    let first = buy(&mut world, ALICE, 1);
+    let second = buy(&mut world, ALICE, 2);
+    world.now = Timestamp(START.0 - 24 * HOUR_MS);
+    world.ticket_command(ALICE, first, transfer(BOB)).unwrap();
+    assert_eq!(owner(&world, first), BOB);
+    world.advance(1);
+    assert_eq!(
+        world.ticket_command(ALICE, second, transfer(BOB)),
+        Err(TicketError::TooCloseToShow)
+    );
+    assert_eq!(owner(&world, second), ALICE);
+}
+
+#[test]
+fn a_transfer_moves_rights_not_money() {
+    // Pins down: after a transfer the old owner can do nothing with the ticket, and a later refund goes back to the payment that bought it.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    assert_eq!(
+        world.ticket_command(BOB, ticket, transfer(CAROL)),
+        Err(TicketError::NotTicketOwner)
+    );
+    assert_eq!(
+        world.ticket_command(ALICE, ticket, transfer(ALICE)),
+        Err(TicketError::TransferToSelf)
+    );
+    world.ticket_command(ALICE, ticket, transfer(BOB)).unwrap();
+    for body in [transfer(CAROL), list(R), TicketCommand::Cancel] {
+        assert_eq!(
+            world.ticket_command(ALICE, ticket, body),
+            Err(TicketError::NotTicketOwner)
+        );
+    }
+    world
+        .ticket_command(BOB, ticket, TicketCommand::Cancel)
+        .unwrap();
+    world.settle();
+    assert_eq!(status(&world, ticket), TicketStatus::Cancelled);
+    assert_eq!(
+        world.ledger(OrderId(1)).refunded,
+        P,
+        "the refund goes to Alice's payment"
+    );
+    no_violations(&world);
+}
+
+#[test]
+fn a_customer_cancellation_refunds_by_time_to_start_100_50_0_and_frees_the_seat() {
+    // Pins down: d > 7 days refunds 100 %, 3 ≤ d ≤ 7 days 50 %, d < 3 days nothing — at 7 d + 1 ms, 7 d, 3 d and 3 d − 1 ms — and the seat goes back on sale.
+    let mut world = world();
+    let tickets: Vec<TicketId> = (1..=4).map(|order| buy(&mut world, ALICE, order)).collect();
+    let cases = [
+        (START.0 - 7 * DAY_MS - 1, P),
+        (START.0 - 7 * DAY_MS, Money(2_500)),
+        (START.0 - 3 * DAY_MS, Money(2_500)),
+        (START.0 - 3 * DAY_MS + 1, Money::ZERO),
+    ];
+    for (ticket, (at, refund)) in tickets.iter().zip(cases) {
+        world.now = Timestamp(at);
+        let sold = world.inventory(0).counts().sold;
+        world
+            .ticket_command(ALICE, *ticket, TicketCommand::Cancel)
+            .unwrap();
+        world.settle();
+        assert_eq!(
+            world.ledger(ticket.order).refunded,
+            refund,
+            "at start − {} ms",
+            START.0 - at
+        );
+        assert_eq!(
+            world.inventory(0).counts().sold,
+            sold - 1,
+            "the seat is back on sale"
+        );
+        assert_eq!(status(&world, *ticket), TicketStatus::Cancelled);
+    }
+    assert_eq!(world.inventory(0).counts().available, 100);
+    no_violations(&world);
+}
+
+#[test]
+fn nothing_is_transferred_listed_or_cancelled_once_the_show_has_started() {
+    // Pins down: at the start a ticket can no longer be transferred, listed or cancelled.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.now = START;
+    world.fire_due_timers();
+    for body in [transfer(BOB), list(R), TicketCommand::Cancel] {
+        assert!(world.ticket_command(ALICE, ticket, body).is_err());
+    }
+    assert_eq!(
+        (owner(&world, ticket), status(&world, ticket)),
+        (ALICE, TicketStatus::Valid)
+    );
+    assert_eq!(world.ledger(OrderId(1)).refunded, Money::ZERO);
+}
+
+#[test]
+fn a_listing_asks_at_most_what_the_owner_paid_until_twenty_four_hours_before() {
+    // Pins down: R ≤ P (P + 1 cent and 0 are InvalidResalePrice); listing is allowed at start − 24 h and refused 1 ms later.
+    let mut world = world();
+    let first = buy(&mut world, ALICE, 1);
+    let second = buy(&mut world, ALICE, 2);
+    assert_eq!(
+        world.ticket_command(ALICE, first, list(Money(P.0 + 1))),
+        Err(TicketError::InvalidResalePrice {
+            price: Money(P.0 + 1),
+            paid: P
+        })
+    );
+    assert!(matches!(
+        world.ticket_command(ALICE, first, list(Money::ZERO)),
+        Err(TicketError::InvalidResalePrice { .. })
+    ));
+    world.now = Timestamp(START.0 - 24 * HOUR_MS);
+    world.ticket_command(ALICE, first, list(P)).unwrap();
+    world.advance(1);
+    assert_eq!(
+        world.ticket_command(ALICE, second, list(R)),
+        Err(TicketError::TooCloseToShow)
+    );
+}
+
+#[test]
+fn a_resale_moves_the_ticket_to_the_buyer_and_pays_the_seller_r() {
+    // Pins down: the buyer is charged R, ownership moves, the seller is paid R through the gateway, and later refunds go to the resale payment.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Completed);
+    assert_eq!(owner(&world, ticket), BOB);
+    assert_eq!(
+        world
+            .gateway
+            .ledger(PaymentId::Resale(ResaleId(1)))
+            .captured,
+        R
+    );
+    assert_eq!(world.gateway.payouts.get(&ALICE), Some(&R));
+    assert_eq!(
+        world.ticket_command(ALICE, ticket, transfer(CAROL)),
+        Err(TicketError::NotTicketOwner)
+    );
+    // Bob cancels more than 7 days out: R goes back to his resale payment, nothing to Alice's.
+    world
+        .ticket_command(BOB, ticket, TicketCommand::Cancel)
+        .unwrap();
+    world.settle();
+    assert_eq!(
+        world
+            .gateway
+            .ledger(PaymentId::Resale(ResaleId(1)))
+            .refunded,
+        R
+    );
+    assert_eq!(world.ledger(OrderId(1)).refunded, Money::ZERO);
+    no_violations(&world);
+}
+
+#[test]
+fn one_resale_buyer_wins_and_the_others_are_voided() {
+    // Pins down: two buyers race for one listing: one gets the ticket, the other's authorization is voided and nothing is captured from them.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.buy_resale(CAROL, ResaleId(2), ticket, R).unwrap();
+    world.settle();
+    let statuses = [resale_status(&world, 1), resale_status(&world, 2)];
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|status| **status == ResaleStatus::Completed)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    let (winner, loser) = if statuses[0] == ResaleStatus::Completed {
+        ((BOB, ResaleId(1)), ResaleId(2))
+    } else {
+        ((CAROL, ResaleId(2)), ResaleId(1))
+    };
+    assert_eq!(owner(&world, ticket), winner.0);
+    let lost = world.gateway.ledger(PaymentId::Resale(loser));
+    assert!(lost.voided && lost.captured == Money::ZERO, "{lost:?}");
+    assert_eq!(
+        world.gateway.payouts.get(&ALICE),
+        Some(&R),
+        "the seller is paid once"
+    );
+    no_violations(&world);
+}
+
+#[test]
+fn a_refused_resale_capture_puts_the_listing_back() {
+    // Pins down: when the buyer's capture is refused the ticket stays with its owner, listed again, and another buyer can take it.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.gateway.script.insert(
+        (PaymentId::Resale(ResaleId(1)), CallKind::Capture),
+        [Scripted::Decline].into(),
+    );
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Compensated);
+    assert_eq!(owner(&world, ticket), ALICE);
+    let listing = world.tickets[&ticket]
+        .state()
+        .details
+        .as_ref()
+        .unwrap()
+        .listing;
+    assert_eq!(
+        listing.map(|listing| (listing.price, listing.taken_by)),
+        Some((R, None))
+    );
+    assert!(world.gateway.ledger(PaymentId::Resale(ResaleId(1))).voided);
+    world.buy_resale(CAROL, ResaleId(2), ticket, R).unwrap();
+    world.settle();
+    assert_eq!(owner(&world, ticket), CAROL);
+    no_violations(&world);
+}
+
+#[test]
+fn a_ticket_taken_by_a_resale_in_progress_is_locked() {
+    // Pins down: while a buyer holds the listing the owner cannot transfer, cancel or unlist the ticket, and no second buyer can take it.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.gateway.script.insert(
+        (PaymentId::Resale(ResaleId(1)), CallKind::Capture),
+        [Scripted::Hold].into(),
+    );
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    for body in [
+        transfer(CAROL),
+        TicketCommand::Cancel,
+        TicketCommand::Unlist,
+    ] {
+        assert_eq!(
+            world.ticket_command(ALICE, ticket, body),
+            Err(TicketError::TicketLocked)
+        );
+    }
+    world.buy_resale(CAROL, ResaleId(2), ticket, R).unwrap();
+    world.settle();
+    assert_eq!(resale_status(&world, 2), ResaleStatus::Lost);
+    world.release_gateway(Scripted::Approve);
+    assert_eq!(owner(&world, ticket), BOB);
+    no_violations(&world);
+}
+
+#[test]
+fn transferring_or_cancelling_the_ticket_withdraws_its_listing() {
+    // Pins down: an untaken listing is withdrawn by a transfer or a cancellation; a buyer arriving afterwards gets nothing and is not charged.
+    for body in [transfer(BOB), TicketCommand::Cancel] {
+        let mut world = world();
+        let ticket = buy(&mut world, ALICE, 1);
+        world.ticket_command(ALICE, ticket, list(R)).unwrap();
+        world.ticket_command(ALICE, ticket, body.clone()).unwrap();
+        world.settle();
+        assert_eq!(
+            world.tickets[&ticket]
+                .state()
+                .details
+                .as_ref()
+                .unwrap()
+                .listing,
+            None
+        );
+        world.buy_resale(CAROL, ResaleId(1), ticket, R).unwrap();
+        world.settle();
+        assert_eq!(resale_status(&world, 1), ResaleStatus::Lost, "{body:?}");
+        assert_eq!(
+            world.gateway.ledger(PaymentId::Resale(ResaleId(1))).kept(),
+            Money::ZERO
+        );
+        no_violations(&world);
+    }
+}
+
+#[test]
+fn the_show_cancelled_after_a_resale_refunds_r_to_the_buyer_and_p_minus_r_to_the_original_payment()
+{
+    // Pins down: on show cancellation the resale buyer gets R back and the original payment P − R; the seller keeps the R they were paid.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    assert_eq!(status(&world, ticket), TicketStatus::ShowCancelled);
+    assert_eq!(
+        world
+            .gateway
+            .ledger(PaymentId::Resale(ResaleId(1)))
+            .refunded,
+        R
+    );
+    let original = world.ledger(OrderId(1));
+    assert_eq!(
+        (original.refunded, original.paid_out),
+        (Money(P.0 - R.0), R)
+    );
+    assert_eq!(original.kept(), Money::ZERO);
+    no_violations(&world);
+}
+
+#[test]
+fn the_show_cancelled_withdraws_listings_and_refunds_every_valid_ticket_once() {
+    // Pins down: show cancellation withdraws an untaken listing, refunds each valid ticket in full once, leaves a cancelled ticket's refund as it was, and the ticket can no longer move.
+    let mut world = world();
+    let listed = buy(&mut world, ALICE, 1);
+    let cancelled = buy(&mut world, BOB, 2);
+    world.ticket_command(ALICE, listed, list(R)).unwrap();
+    world.now = Timestamp(START.0 - 5 * DAY_MS);
+    world
+        .ticket_command(BOB, cancelled, TicketCommand::Cancel)
+        .unwrap();
+    world.settle();
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    assert_eq!(
+        world.tickets[&listed]
+            .state()
+            .details
+            .as_ref()
+            .unwrap()
+            .listing,
+        None
+    );
+    assert_eq!(world.ledger(OrderId(1)).refunded, P);
+    assert_eq!(
+        world.ledger(OrderId(2)).refunded,
+        Money(2_500),
+        "already cancelled at 50 %"
+    );
+    assert_eq!(
+        world.ticket_command(ALICE, listed, transfer(CAROL)),
+        Err(TicketError::TicketNotValid)
+    );
+    world.buy_resale(CAROL, ResaleId(1), listed, R).unwrap();
+    world.settle();
+    assert_eq!(
+        world.gateway.ledger(PaymentId::Resale(ResaleId(1))).kept(),
+        Money::ZERO
+    );
+    no_violations(&world);
+}
+
+#[test]
+fn only_the_owner_acts_on_a_ticket_and_only_services_issue_or_hand_it_over() {
+    // Pins down: authorization per actor: organizers, services and the system cannot transfer, list or cancel; customers cannot issue, take or complete resales.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    let before = world.tickets[&ticket].state().clone();
+    let catalog = world.catalog.clone();
+    let stream = world.tickets.get_mut(&ticket).unwrap();
+    for actor in [
+        Actor::Organizer(super::support::ORGANIZER),
+        Actor::Service,
+        Actor::System,
+    ] {
+        for body in [transfer(BOB), list(R), TicketCommand::Cancel] {
+            let result = stream.handle(
+                &catalog,
+                &Envelope::new(CommandId(900), actor, world.now, body),
+            );
+            assert_eq!(result.err(), Some(TicketError::NotAuthorized { actor }));
+        }
+    }
+    for body in [
+        TicketCommand::ShowCancelled,
+        TicketCommand::TakeListing {
+            resale: ResaleId(1),
+            buyer: ALICE,
+            price: R,
+        },
+        TicketCommand::CompleteResale {
+            resale: ResaleId(1),
+        },
+    ] {
+        let actor = Actor::Customer(ALICE);
+        let result = stream.handle(
+            &catalog,
+            &Envelope::new(CommandId(901), actor, world.now, body),
+        );
+        assert_eq!(result.err(), Some(TicketError::NotAuthorized { actor }));
+    }
+    assert_eq!(world.tickets[&ticket].state(), &before);
+}
