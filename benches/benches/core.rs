@@ -22,7 +22,7 @@ use turnstile_core::{
 };
 
 /// Reservations per measured iteration in the best-available benchmark.
-const RESERVATIONS_PER_ITERATION: u64 = 2_000;
+const RESERVATIONS_PER_ITERATION: u64 = 10_000;
 const SEATS_PER_ROW: u32 = 40;
 const START: Timestamp = Timestamp(1_000 * 24 * 3_600 * 1_000);
 const NOW: Timestamp = Timestamp(900 * 24 * 3_600 * 1_000);

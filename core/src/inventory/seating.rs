@@ -12,6 +12,7 @@ use crate::ids::SeatIndex;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// At most this many seats per row, so scanning a row is bounded.
 pub const ROW_SEATS_MAX: usize = 1_024;
@@ -258,7 +259,9 @@ pub enum SeatState {
 /// The live state of a numbered section's seats, with the run index for best-available.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatMap {
-    layout: SeatLayout,
+    // The layout never changes after creation: shared, so copying a section's state
+    // (snapshots, checks) does not copy every label.
+    layout: Arc<SeatLayout>,
     states: Vec<SeatState>,
     longest_run: Vec<u8>,
     rows_with_run: Vec<RowSet>,
@@ -272,7 +275,7 @@ impl SeatMap {
             states: vec![SeatState::Free; layout.len()],
             longest_run: vec![0; rows],
             rows_with_run: (0..RUN_TRACKED_MAX).map(|_| RowSet::new(rows)).collect(),
-            layout,
+            layout: Arc::new(layout),
         };
         for row in 0..rows {
             map.refresh_row(row);
