@@ -70,6 +70,8 @@
 //! [`show`] · [`inventory`] (with [`inventory::seating`]: best available) · [`order`] ·
 //! [`payment`] · [`ticket`] (with [`ticket::resale`]) · [`read_models`] · [`host`].
 
+#![warn(missing_docs)]
+
 pub mod host;
 pub mod ids;
 pub mod inventory;

@@ -283,6 +283,13 @@ pub struct ShowDetails {
     pub status: ShowStatus,
 }
 
+impl ShowDetails {
+    /// The venue's capacity: the sum of its sections' capacities.
+    pub fn venue_capacity(&self) -> u64 {
+        self.sections.iter().map(|spec| u64::from(spec.capacity)).sum()
+    }
+}
+
 impl Show {
     /// The status, if created.
     pub fn status(&self) -> Option<ShowStatus> {
