@@ -3,5 +3,10 @@
 //! driven by the choice stream, and the invariants of SIMULATION.md judged from
 //! outside. The `turnstile` binary (`main.rs`, `cli`) sweeps it.
 
+pub mod gateway;
+pub mod invariants;
+pub mod probes;
 pub mod report;
+pub mod services;
+pub mod workloads;
 pub mod world;

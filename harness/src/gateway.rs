@@ -1,0 +1,274 @@
+//! The payment gateway: a node outside our control, with SPEC's Payment contract.
+//!
+//! Every call carries an idempotency key; a call with a key the ledger already holds
+//! moves no money and gets the recorded answer; a status query by key answers what
+//! happened to that call (or that it never arrived). It approves or declines
+//! authorizations (and, rarely, captures), times out with the money moved or not,
+//! answers late and answers twice, at rates drawn per run ([`GatewayProfile`]). It
+//! never crashes, and it does not protect us from ourselves: it captures, refunds and
+//! pays out whatever a valid key asks. Its [`Ledger`] is the truth about money; the
+//! invariants read it, never our payment records alone.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use turnstile_core::payment::{GatewayCall, GatewayKey, GatewayOutcome, GatewayRequest, Operation};
+use turnstile_core::{Money, PaymentId};
+use turnstile_sim::{Ctx, NodeId, Setup, Violation};
+
+use crate::probes;
+use crate::world::wire::Msg;
+use crate::world::{Ticketing, WorldTimer};
+
+/// How the gateway misbehaves in a run, per mille of calls. Drawn at setup from the
+/// run's choice stream (0 = well behaved), printed with the engine's profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GatewayProfile {
+    /// Authorizations declined.
+    pub decline_per_mille: u64,
+    /// Captures declined.
+    pub capture_decline_per_mille: u64,
+    /// Calls that time out (outcome unknown to the caller).
+    pub timeout_per_mille: u64,
+    /// Of the timed-out calls, those whose money moved anyway.
+    pub moved_on_timeout_per_mille: u64,
+    /// Answers sent late.
+    pub late_per_mille: u64,
+    /// Longest extra lateness.
+    pub late_ms_max: u64,
+    /// Answers sent twice.
+    pub twice_per_mille: u64,
+}
+
+impl GatewayProfile {
+    /// Draws a profile: each misbehaviour off (draw 0) or on at a drawn rate.
+    pub fn draw(setup: &mut Setup<'_, Ticketing>) -> Self {
+        let rate = |setup: &mut Setup<'_, Ticketing>, ceiling: u64| {
+            if setup.draw(1) == 1 {
+                setup.range(1, ceiling)
+            } else {
+                0
+            }
+        };
+        let decline_per_mille = rate(setup, 300);
+        let capture_decline_per_mille = rate(setup, 100);
+        let timeout_per_mille = rate(setup, 300);
+        let moved_on_timeout_per_mille = if timeout_per_mille > 0 {
+            setup.range(0, 1000)
+        } else {
+            0
+        };
+        let late_per_mille = rate(setup, 300);
+        let late_ms_max = if late_per_mille > 0 {
+            setup.range(1, 3_000)
+        } else {
+            0
+        };
+        let twice_per_mille = rate(setup, 300);
+        Self {
+            decline_per_mille,
+            capture_decline_per_mille,
+            timeout_per_mille,
+            moved_on_timeout_per_mille,
+            late_per_mille,
+            late_ms_max,
+            twice_per_mille,
+        }
+    }
+}
+
+impl fmt::Display for GatewayProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gateway: decline={}‰ capture_decline={}‰ timeout={}‰(moved {}‰) late={}‰(≤{}ms) twice={}‰",
+            self.decline_per_mille,
+            self.capture_decline_per_mille,
+            self.timeout_per_mille,
+            self.moved_on_timeout_per_mille,
+            self.late_per_mille,
+            self.late_ms_max,
+            self.twice_per_mille
+        )
+    }
+}
+
+/// Money moved for one payment, as the gateway's ledger shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Approved authorizations.
+    pub authorizations: u32,
+    /// Their amount.
+    pub authorized: Money,
+    /// Approved captures.
+    pub captures: u32,
+    /// Captured money.
+    pub captured: Money,
+    /// Refunded money.
+    pub refunded: Money,
+    /// Money paid out to resellers from this payment.
+    pub paid_out: Money,
+    /// Whether the authorization was voided.
+    pub voided: bool,
+}
+
+impl Account {
+    /// Money the gateway holds for us on this payment: captured − refunded − paid out.
+    pub fn net(&self) -> i128 {
+        i128::from(self.captured.0) - i128::from(self.refunded.0) - i128::from(self.paid_out.0)
+    }
+
+    /// An approved authorization neither voided nor captured.
+    pub fn open_authorization(&self) -> bool {
+        self.authorizations > 0 && !self.voided && self.captures == 0
+    }
+}
+
+/// The gateway's ledger: every executed call by key, and per payment what moved.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    /// Executed calls and their outcome.
+    pub calls: BTreeMap<GatewayKey, GatewayOutcome>,
+    /// Per payment.
+    pub accounts: BTreeMap<PaymentId, Account>,
+}
+
+impl Ledger {
+    /// Empties the ledger for a new run.
+    pub fn clear(&mut self) {
+        self.calls.clear();
+        self.accounts.clear();
+    }
+
+    /// The account of `payment` (all zero if nothing moved).
+    pub fn account(&self, payment: PaymentId) -> Account {
+        self.accounts.get(&payment).copied().unwrap_or_default()
+    }
+
+    /// Executes a call once: moves the money and records the outcome by key.
+    fn execute(&mut self, call: GatewayCall, approve: bool) -> (GatewayOutcome, Option<Violation>) {
+        let outcome = if approve {
+            GatewayOutcome::Approved
+        } else {
+            GatewayOutcome::Declined
+        };
+        self.calls.insert(call.key, outcome);
+        if !approve {
+            return (outcome, None);
+        }
+        let account = self.accounts.entry(call.key.payment).or_default();
+        match call.request {
+            GatewayRequest::Authorize { amount, .. } => {
+                account.authorizations += 1;
+                account.authorized = Money(account.authorized.0 + amount.0);
+            }
+            GatewayRequest::Capture { amount } => {
+                account.captures += 1;
+                account.captured = Money(account.captured.0 + amount.0);
+            }
+            GatewayRequest::Void => account.voided = true,
+            GatewayRequest::Refund { amount } => {
+                account.refunded = Money(account.refunded.0 + amount.0);
+            }
+            GatewayRequest::Payout { amount, .. } => {
+                account.paid_out = Money(account.paid_out.0 + amount.0);
+            }
+            GatewayRequest::Status => {}
+        }
+        (outcome, no_money_twice(call.key.payment, account))
+    }
+}
+
+/// `no_money_twice`, on the ledger: at most one authorization captured, captures within
+/// authorizations, refunds and payouts within captures.
+fn no_money_twice(payment: PaymentId, account: &Account) -> Option<Violation> {
+    let problem = if account.captures > 1 {
+        "captured more than once"
+    } else if account.captured.0 > account.authorized.0 {
+        "captured more than authorized"
+    } else if account.refunded.0 + account.paid_out.0 > account.captured.0 {
+        "refunded and paid out more than captured"
+    } else {
+        return None;
+    };
+    Some(Violation::new(
+        crate::invariants::NO_MONEY_TWICE,
+        format!("payment {payment:?} {problem} on the gateway's ledger: {account:?}"),
+    ))
+}
+
+impl Ticketing {
+    /// A call reached the gateway.
+    pub(crate) fn gateway_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        let Msg::Gateway(call) = msg else {
+            return;
+        };
+        let profile = if ctx.is_liveness_phase() {
+            // The gateway recovers with the rest of the world: it still declines cards,
+            // but answers every call, on time, once.
+            GatewayProfile {
+                decline_per_mille: self.gateway_profile.decline_per_mille,
+                capture_decline_per_mille: self.gateway_profile.capture_decline_per_mille,
+                ..GatewayProfile::default()
+            }
+        } else {
+            self.gateway_profile
+        };
+        let outcome = if call.request == GatewayRequest::Status {
+            let known = self.ledger.calls.get(&call.key).copied();
+            if ctx.chance_per_mille(profile.timeout_per_mille) {
+                GatewayOutcome::Unknown
+            } else {
+                known.unwrap_or(GatewayOutcome::NotFound)
+            }
+        } else if let Some(known) = self.ledger.calls.get(&call.key).copied() {
+            // Idempotency: the same key never moves money twice.
+            known
+        } else {
+            let timeout = ctx.chance_per_mille(profile.timeout_per_mille);
+            let executes = !timeout || ctx.chance_per_mille(profile.moved_on_timeout_per_mille);
+            let mut outcome = GatewayOutcome::Unknown;
+            if executes {
+                let decline = match call.key.operation {
+                    Operation::Authorize => ctx.chance_per_mille(profile.decline_per_mille),
+                    Operation::Capture => ctx.chance_per_mille(profile.capture_decline_per_mille),
+                    _ => false,
+                };
+                let (executed, violation) = self.ledger.execute(call, !decline);
+                if let Some(violation) = violation {
+                    self.violation.get_or_insert(violation);
+                }
+                self.observe_gateway(call, executed);
+                if !timeout {
+                    outcome = executed;
+                }
+            }
+            outcome
+        };
+        if outcome == GatewayOutcome::Unknown {
+            ctx.sometimes(probes::GATEWAY_OUTCOME_UNKNOWN);
+        }
+        tracing::debug!(key = ?call.key, request = ?call.request, outcome = ?outcome, "gateway");
+        let reply = Msg::GatewayReply {
+            key: call.key,
+            outcome,
+        };
+        if ctx.chance_per_mille(profile.late_per_mille) {
+            let late_ms = ctx.range(1, profile.late_ms_max.max(1));
+            ctx.set_liveness_timer(
+                late_ms,
+                WorldTimer::GatewayLate {
+                    to: from,
+                    key: call.key,
+                    outcome,
+                },
+            );
+        } else {
+            ctx.send(from, reply.clone());
+        }
+        if ctx.chance_per_mille(profile.twice_per_mille) {
+            ctx.sometimes(probes::GATEWAY_ANSWERED_TWICE);
+            ctx.send(from, reply);
+        }
+    }
+}

@@ -1,0 +1,1317 @@
+//! The invariants of SIMULATION.md, under their exact names, judged from outside.
+//!
+//! The [`Observer`] folds what the outside world can see: every entry a service writes
+//! to its durable log (right after the append, with the actor the world knows sent the
+//! command), every call the gateway executed (its ledger), and every answer a customer
+//! was told. It keeps small tallies (per section, order, payment, ticket) so that each
+//! step is judged in O(1): `always` invariants fail at the step that broke them. The
+//! code under test is never asked how it is doing: its counters are not read.
+//!
+//! | invariant | where it is judged |
+//! |---|---|
+//! | `no_oversell`, `no_double_seat`, `max_per_order` | inventory and ticket logs, per event |
+//! | `no_money_twice` | the gateway's ledger, per executed call |
+//! | `quote_matches_tier` | the order log (quote at the recorded `initiated_at`), gateway authorizations |
+//! | `refund_matches_policy` | the ticket log (refund at the recorded `now`) |
+//! | `authorized_only` | every logged event's actor against the rules and the real sender; adversarial answers |
+//! | `terminal_is_final` | the order log, and what customers were told |
+//! | `tickets_are_paid` | ticket log against the gateway's captures |
+//! | `recovery_is_exact` | at every restart: the rebuilt state against its digest at the last sync |
+//! | `sagas_terminate`, `compensation_complete`, `money_conserved`, `ledger_agrees`, `no_stale_holds`, `projections_converge` | after heal and quiesce |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use smallvec::SmallVec;
+use turnstile_core::inventory::{InventoryError, InventoryEvent};
+use turnstile_core::order::{EndCause, LateAnswer, OrderEvent, OrderStatus};
+use turnstile_core::payment::{GatewayCall, GatewayOutcome, GatewayRequest, PaymentEvent};
+use turnstile_core::policy::{Quote, cancellation_refund, quote, refund_share};
+use turnstile_core::read_models::{DomainEvent, Published, ReadModels, StreamId};
+use turnstile_core::show::{SectionKind, ShowEvent};
+use turnstile_core::ticket::TicketError;
+use turnstile_core::ticket::TicketEvent;
+use turnstile_core::ticket::resale::{ResaleEvent, ResaleStatus};
+use turnstile_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+use turnstile_core::{
+    Actor, CustomerId, Money, OrderId, OrganizerId, PaymentId, Recorded, ResaleId, SectionKey,
+    TicketId, Timestamp,
+};
+use turnstile_sim::{Ctx, NodeId, View, Violation};
+
+use crate::probes;
+use crate::services::{ServiceKind, ServiceNode};
+use crate::workloads::ADVERSARIAL_BIT;
+use crate::world::wire::{Answer, Change, Msg, Rejection, message_name};
+use crate::world::{Layout, Node, ORDERS, READ_MODELS, Ticketing};
+
+/// Per section, blocked + reserved + sold ≤ capacity.
+pub const NO_OVERSELL: &str = "no_oversell";
+/// A numbered seat is in at most one hold or sold; one valid ticket per seat.
+pub const NO_DOUBLE_SEAT: &str = "no_double_seat";
+/// No order holds or buys more than 8 seats.
+pub const MAX_PER_ORDER: &str = "max_per_order";
+/// On the gateway's ledger: one capture, within the authorization; refunds within it.
+pub const NO_MONEY_TWICE: &str = "no_money_twice";
+/// Every quote follows the pricing table at the order's recorded `initiated_at`.
+pub const QUOTE_MATCHES_TIER: &str = "quote_matches_tier";
+/// Every ticket cancellation refund follows the policy at its recorded `now`.
+pub const REFUND_MATCHES_POLICY: &str = "refund_matches_policy";
+/// No domain event was caused by a command from the wrong actor.
+pub const AUTHORIZED_ONLY: &str = "authorized_only";
+/// A terminal order's state never changes.
+pub const TERMINAL_IS_FINAL: &str = "terminal_is_final";
+/// Every valid ticket was paid for, on the gateway's ledger.
+pub const TICKETS_ARE_PAID: &str = "tickets_are_paid";
+/// A restarted service is exactly as it was at its last sync.
+pub const RECOVERY_IS_EXACT: &str = "recovery_is_exact";
+/// Every order is terminal.
+pub const SAGAS_TERMINATE: &str = "sagas_terminate";
+/// An order that did not complete holds no seats and no money.
+pub const COMPENSATION_COMPLETE: &str = "compensation_complete";
+/// The gateway's net per payment equals what the rules let us keep.
+pub const MONEY_CONSERVED: &str = "money_conserved";
+/// Our payment records equal the gateway's ledger.
+pub const LEDGER_AGREES: &str = "ledger_agrees";
+/// Every hold is confirmed or released.
+pub const NO_STALE_HOLDS: &str = "no_stale_holds";
+/// Every read model equals the one folded from the write side's logs.
+pub const PROJECTIONS_CONVERGE: &str = "projections_converge";
+
+const SEAT_FREE: u8 = 0;
+const SEAT_HELD: u8 = 1;
+const SEAT_SOLD: u8 = 2;
+const SEAT_BLOCKED: u8 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HoldState {
+    Held,
+    Sold,
+    Released,
+    Unsold,
+}
+
+#[derive(Clone, Debug)]
+struct HoldObs {
+    state: HoldState,
+    quantity: u32,
+    seats: SmallVec<[u32; 8]>,
+    returned: u8,
+}
+
+#[derive(Clone, Debug, Default)]
+struct SectionObs {
+    capacity: u32,
+    numbered: bool,
+    base_price: Money,
+    reserved: u32,
+    sold: u32,
+    blocked: u32,
+    seats: Vec<u8>,
+    seat_ticket: Vec<Option<TicketId>>,
+    holds: BTreeMap<OrderId, HoldObs>,
+    last_seat_taken_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ShowObs {
+    organizer: Option<OrganizerId>,
+    start_at: Timestamp,
+    base_prices: Vec<Money>,
+}
+
+#[derive(Clone, Debug)]
+struct OrderObs {
+    customer: CustomerId,
+    status: OrderStatus,
+    section: SectionKey,
+    quantity: u8,
+    quote: Quote,
+    hold_expired: bool,
+    last_sent: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PayObs {
+    authorized: Money,
+    captured: Money,
+    refunded: Money,
+    paid_out: Money,
+    voided: bool,
+}
+
+#[derive(Clone, Debug)]
+struct TicketObs {
+    owner: CustomerId,
+    valid: bool,
+    section: Option<usize>,
+    seat: Option<u32>,
+    start_at: Timestamp,
+    /// Who paid what for it (oldest first) and what was paid out of each share.
+    shares: SmallVec<[(PaymentId, Money, Money); 2]>,
+    refunds: SmallVec<[(PaymentId, Money); 2]>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ResaleObs {
+    status: ResaleStatus,
+    price: Money,
+}
+
+/// What the outside world saw in one run (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct Observer {
+    shows: Vec<ShowObs>,
+    sections: Vec<SectionObs>,
+    orders: BTreeMap<OrderId, OrderObs>,
+    payments: BTreeMap<PaymentId, PayObs>,
+    tickets: BTreeMap<TicketId, TicketObs>,
+    resales: BTreeMap<ResaleId, ResaleObs>,
+    told: BTreeMap<OrderId, OrderStatus>,
+    /// Orders holding seats, not yet paying.
+    awaiting_payment: u32,
+    /// Orders not terminal.
+    open_orders: u32,
+    /// Per node: whether it crashed while an order awaited payment.
+    crashed_awaiting: Vec<bool>,
+}
+
+fn violation(invariant: &'static str, message: String) -> Option<Violation> {
+    Some(Violation::new(invariant, message))
+}
+
+fn is_awaiting(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::AwaitingPayment | OrderStatus::Extending
+    )
+}
+
+impl Observer {
+    /// Forgets the last run and takes in the new run's shape.
+    pub fn reset(&mut self, layout: &Layout) {
+        self.shows.clear();
+        self.shows.resize(layout.shows.len(), ShowObs::default());
+        self.sections.clear();
+        self.sections
+            .resize(layout.sections.len(), SectionObs::default());
+        self.orders.clear();
+        self.payments.clear();
+        self.tickets.clear();
+        self.resales.clear();
+        self.told.clear();
+        self.awaiting_payment = 0;
+        self.open_orders = 0;
+        self.crashed_awaiting.clear();
+    }
+
+    /// A node crashed: remember whether an order was between reserve and pay.
+    pub fn crashed(&mut self, node: NodeId, _synced: &[crate::services::Digest]) {
+        let index = node.index();
+        if self.crashed_awaiting.len() <= index {
+            self.crashed_awaiting.resize(index + 1, false);
+        }
+        self.crashed_awaiting[index] = self.awaiting_payment > 0;
+    }
+
+    /// Whether `node` crashed while an order awaited payment (cleared by reading).
+    pub fn take_crashed_awaiting(&mut self, node: NodeId) -> bool {
+        self.crashed_awaiting
+            .get_mut(node.index())
+            .is_some_and(std::mem::take)
+    }
+
+    /// Orders not yet terminal.
+    pub fn open_orders(&self) -> u32 {
+        self.open_orders
+    }
+
+    /// The seat price an order was quoted.
+    pub fn seat_price(&self, order: OrderId) -> Option<Money> {
+        self.orders.get(&order).map(|obs| obs.quote.seat_price)
+    }
+
+    /// A customer was told an order's status.
+    pub fn told(
+        &mut self,
+        order: OrderId,
+        status: OrderStatus,
+        customer: CustomerId,
+    ) -> Option<Violation> {
+        let _ = customer;
+        match self.told.get(&order) {
+            Some(&earlier) if earlier != status => violation(
+                TERMINAL_IS_FINAL,
+                format!("order {} was told {earlier:?}, later {status:?}", order.0),
+            ),
+            Some(_) => None,
+            None => {
+                if status.is_terminal() {
+                    self.told.insert(order, status);
+                }
+                None
+            }
+        }
+    }
+}
+
+struct Step<'a> {
+    actor: Actor,
+    layout: &'a Layout,
+    ledger: &'a crate::gateway::Ledger,
+    now_ms: u64,
+}
+
+impl Observer {
+    fn event(
+        &mut self,
+        step: &Step<'_>,
+        stream: StreamId,
+        event: &DomainEvent,
+        hits: &mut Hits,
+    ) -> Option<Violation> {
+        let (command, actor, now) = match event {
+            DomainEvent::Show(e) => (e.command, e.actor, e.now),
+            DomainEvent::Inventory(e) => (e.command, e.actor, e.now),
+            DomainEvent::Order(e) => (e.command, e.actor, e.now),
+            DomainEvent::Payment(e) => (e.command, e.actor, e.now),
+            DomainEvent::Ticket(e) => (e.command, e.actor, e.now),
+            DomainEvent::Resale(e) => (e.command, e.actor, e.now),
+        };
+        if command.0 & ADVERSARIAL_BIT != 0 && !command.is_derived() {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("an adversarial command #{:x} caused {event:?}", command.0),
+            );
+        }
+        if actor != step.actor {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!(
+                    "{stream:?} recorded actor {actor:?}, but the command came from {:?}",
+                    step.actor
+                ),
+            );
+        }
+        let _ = now;
+        match (stream, event) {
+            (StreamId::Show(show), DomainEvent::Show(e)) => self.show_event(show.0 as usize, e),
+            (StreamId::Inventory(key), DomainEvent::Inventory(e)) => {
+                let index = step.layout.section_index(key)?;
+                self.inventory_event(index, key, e, step, hits)
+            }
+            (StreamId::Order(order), DomainEvent::Order(e)) => {
+                self.order_event(order, e, step, hits)
+            }
+            (StreamId::Payment(payment), DomainEvent::Payment(e)) => self.payment_event(payment, e),
+            (StreamId::Ticket(ticket), DomainEvent::Ticket(e)) => {
+                self.ticket_event(ticket, e, step, hits)
+            }
+            (StreamId::Resale(resale), DomainEvent::Resale(e)) => {
+                self.resale_event(resale, e, hits)
+            }
+            _ => None,
+        }
+    }
+
+    fn show_event(&mut self, show: usize, e: &Recorded<ShowEvent>) -> Option<Violation> {
+        let obs = self.shows.get_mut(show.wrapping_sub(1))?;
+        let allowed = match &e.event {
+            ShowEvent::Created {
+                organizer,
+                start_at,
+                sections,
+                ..
+            } => {
+                obs.organizer = Some(*organizer);
+                obs.start_at = *start_at;
+                obs.base_prices = sections.iter().map(|spec| spec.base_price).collect();
+                e.actor == Actor::Organizer(*organizer)
+            }
+            ShowEvent::Completed => e.actor == Actor::System,
+            _ => obs
+                .organizer
+                .is_some_and(|o| e.actor == Actor::Organizer(o)),
+        };
+        (!allowed).then(|| {
+            Violation::new(
+                AUTHORIZED_ONLY,
+                format!("show {show}: {:?} by {:?}", e.event, e.actor),
+            )
+        })
+    }
+
+    fn release(section: &mut SectionObs, order: OrderId) {
+        if let Some(hold) = section.holds.get_mut(&order) {
+            if hold.state == HoldState::Held {
+                section.reserved -= hold.quantity;
+                for &seat in &hold.seats {
+                    section.seats[seat as usize] = SEAT_FREE;
+                }
+                hold.state = HoldState::Released;
+            }
+        } else {
+            section.holds.insert(
+                order,
+                HoldObs {
+                    state: HoldState::Released,
+                    quantity: 0,
+                    seats: SmallVec::new(),
+                    returned: 0,
+                },
+            );
+        }
+    }
+
+    fn inventory_event(
+        &mut self,
+        index: usize,
+        key: SectionKey,
+        e: &Recorded<InventoryEvent>,
+        step: &Step<'_>,
+        hits: &mut Hits,
+    ) -> Option<Violation> {
+        let organizer = self
+            .shows
+            .get(key.show.0 as usize - 1)
+            .and_then(|s| s.organizer);
+        let expected_actor = match &e.event {
+            InventoryEvent::HoldExpired { .. } => Actor::System,
+            InventoryEvent::SeatsBlocked { .. } | InventoryEvent::SeatsUnblocked { .. } => {
+                Actor::Organizer(organizer.unwrap_or(OrganizerId(0)))
+            }
+            _ => Actor::Service,
+        };
+        if e.actor != expected_actor {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("section {key:?}: {:?} by {:?}", e.event, e.actor),
+            );
+        }
+        let section = &mut self.sections[index];
+        match &e.event {
+            InventoryEvent::Initialized { spec, .. } => {
+                section.capacity = spec.capacity;
+                section.base_price = spec.base_price;
+                section.numbered = spec.kind == SectionKind::Numbered;
+                if section.numbered {
+                    section.seats = vec![SEAT_FREE; spec.capacity as usize];
+                    section.seat_ticket = vec![None; spec.capacity as usize];
+                }
+            }
+            InventoryEvent::PhaseChanged { released, .. } => {
+                for order in released {
+                    Self::release(section, *order);
+                }
+            }
+            InventoryEvent::SeatsReserved {
+                order,
+                quantity,
+                seats,
+                ..
+            } => {
+                let quantity = u32::from(*quantity);
+                if quantity > 8 || (section.numbered && seats.len() != quantity as usize) {
+                    return violation(
+                        MAX_PER_ORDER,
+                        format!(
+                            "order {} holds {quantity} places ({} seats) in {key:?}",
+                            order.0,
+                            seats.len()
+                        ),
+                    );
+                }
+                for seat in seats {
+                    match section.seats.get(seat.0 as usize) {
+                        Some(&SEAT_FREE) => section.seats[seat.0 as usize] = SEAT_HELD,
+                        state => {
+                            return violation(
+                                NO_DOUBLE_SEAT,
+                                format!(
+                                    "order {} holds seat {} of {key:?}, which is {state:?} (0 free, 1 held, 2 sold, 3 blocked)",
+                                    order.0, seat.0
+                                ),
+                            );
+                        }
+                    }
+                }
+                section.reserved += quantity;
+                section.holds.insert(
+                    *order,
+                    HoldObs {
+                        state: HoldState::Held,
+                        quantity,
+                        seats: seats.iter().map(|seat| seat.0).collect(),
+                        returned: 0,
+                    },
+                );
+                if section.reserved + section.sold + section.blocked == section.capacity {
+                    section.last_seat_taken_ms = Some(step.now_ms);
+                }
+            }
+            InventoryEvent::HoldExtended { .. } => {}
+            InventoryEvent::HoldConfirmed { order } => {
+                let Some(hold) = section.holds.get_mut(order) else {
+                    return violation(
+                        NO_DOUBLE_SEAT,
+                        format!("order {} confirmed without a hold in {key:?}", order.0),
+                    );
+                };
+                if hold.state != HoldState::Held {
+                    return violation(
+                        NO_DOUBLE_SEAT,
+                        format!(
+                            "order {} confirmed a hold that is {:?} in {key:?}: its seats may be another's",
+                            order.0, hold.state
+                        ),
+                    );
+                }
+                hold.state = HoldState::Sold;
+                section.reserved -= hold.quantity;
+                section.sold += hold.quantity;
+                for &seat in &hold.seats {
+                    section.seats[seat as usize] = SEAT_SOLD;
+                }
+            }
+            InventoryEvent::HoldReleased { order } | InventoryEvent::HoldExpired { order } => {
+                if matches!(e.event, InventoryEvent::HoldExpired { .. })
+                    && self.orders.get(order).is_some_and(|o| {
+                        matches!(
+                            o.status,
+                            OrderStatus::Reserving | OrderStatus::AwaitingPayment
+                        )
+                    })
+                {
+                    hits.push(probes::HOLD_EXPIRED_BEFORE_PAY);
+                }
+                if matches!(e.event, InventoryEvent::HoldExpired { .. })
+                    && let Some(obs) = self.orders.get_mut(order)
+                {
+                    obs.hold_expired = true;
+                }
+                Self::release(&mut self.sections[index], *order);
+            }
+            InventoryEvent::SeatsUnsold { order } => {
+                if let Some(hold) = section.holds.get_mut(order)
+                    && hold.state == HoldState::Sold
+                {
+                    for (i, &seat) in hold.seats.iter().enumerate() {
+                        if hold.returned & (1 << i) == 0 {
+                            section.seats[seat as usize] = SEAT_FREE;
+                        }
+                    }
+                    let unreturned =
+                        hold.quantity - (hold.returned.count_ones()).min(hold.quantity);
+                    section.sold -= unreturned;
+                    hold.state = HoldState::Unsold;
+                }
+            }
+            InventoryEvent::SeatsBlocked { seats, count } => {
+                for seat in seats {
+                    if section.seats.get(seat.0 as usize) != Some(&SEAT_FREE) {
+                        return violation(
+                            NO_DOUBLE_SEAT,
+                            format!("seat {} of {key:?} blocked while taken", seat.0),
+                        );
+                    }
+                    section.seats[seat.0 as usize] = SEAT_BLOCKED;
+                }
+                section.blocked += count;
+            }
+            InventoryEvent::SeatsUnblocked { seats, count } => {
+                for seat in seats {
+                    if let Some(state) = section.seats.get_mut(seat.0 as usize) {
+                        *state = SEAT_FREE;
+                    }
+                }
+                section.blocked = section.blocked.saturating_sub(*count);
+            }
+            InventoryEvent::SeatReturned { ticket } => {
+                if let Some(hold) = section.holds.get_mut(&ticket.order)
+                    && hold.state == HoldState::Sold
+                    && hold.returned & (1 << ticket.index) == 0
+                {
+                    hold.returned |= 1 << ticket.index;
+                    section.sold -= 1;
+                    if let Some(&seat) = hold.seats.get(usize::from(ticket.index)) {
+                        section.seats[seat as usize] = SEAT_FREE;
+                    }
+                }
+            }
+        }
+        let section = &self.sections[index];
+        let taken = section.blocked + section.reserved + section.sold;
+        (taken > section.capacity).then(|| {
+            Violation::new(
+                NO_OVERSELL,
+                format!(
+                    "{key:?}: blocked {} + reserved {} + sold {} > capacity {} after {:?}",
+                    section.blocked, section.reserved, section.sold, section.capacity, e.event
+                ),
+            )
+        })
+    }
+
+    fn set_status(&mut self, order: OrderId, status: OrderStatus) {
+        if let Some(obs) = self.orders.get_mut(&order) {
+            if is_awaiting(obs.status) {
+                self.awaiting_payment -= 1;
+            }
+            if !obs.status.is_terminal() && status.is_terminal() {
+                self.open_orders -= 1;
+            }
+            if is_awaiting(status) {
+                self.awaiting_payment += 1;
+            }
+            obs.status = status;
+        }
+    }
+
+    fn order_event(
+        &mut self,
+        order: OrderId,
+        e: &Recorded<OrderEvent>,
+        step: &Step<'_>,
+        hits: &mut Hits,
+    ) -> Option<Violation> {
+        if let OrderEvent::Initiated {
+            customer,
+            section,
+            quantity,
+            quote: quoted,
+            start_at,
+            initiated_at,
+            ..
+        } = &e.event
+        {
+            if e.actor != Actor::Customer(*customer) {
+                return violation(
+                    AUTHORIZED_ONLY,
+                    format!(
+                        "order {} initiated by {:?} for {customer:?}",
+                        order.0, e.actor
+                    ),
+                );
+            }
+            if *quantity > 8 {
+                return violation(
+                    MAX_PER_ORDER,
+                    format!("order {} for {quantity} seats", order.0),
+                );
+            }
+            let show = self
+                .shows
+                .get(section.show.0 as usize - 1)
+                .cloned()
+                .unwrap_or_default();
+            let _ = step;
+            let base = show
+                .base_prices
+                .get(section.section.0 as usize)
+                .copied()
+                .unwrap_or(Money(0));
+            let expected = quote(base, *quantity, e.now, show.start_at).ok();
+            if expected != Some(*quoted) || *initiated_at != e.now || *start_at != show.start_at {
+                return violation(
+                    QUOTE_MATCHES_TIER,
+                    format!(
+                        "order {} quoted {quoted:?} at {} (recorded now {}), the table says {expected:?}",
+                        order.0, initiated_at.0, e.now.0
+                    ),
+                );
+            }
+            self.orders.insert(
+                order,
+                OrderObs {
+                    customer: *customer,
+                    status: OrderStatus::Reserving,
+                    section: *section,
+                    quantity: *quantity,
+                    quote: *quoted,
+                    hold_expired: false,
+                    last_sent: "inventory.Reserve",
+                },
+            );
+            self.open_orders += 1;
+            return None;
+        }
+        let Some(obs) = self.orders.get(&order) else {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("order {}: {:?} before it was initiated", order.0, e.event),
+            );
+        };
+        let customer = Actor::Customer(obs.customer);
+        let (expected_actor, next) = match &e.event {
+            OrderEvent::Initiated { .. } => unreachable!("handled above"),
+            OrderEvent::Reserved { .. } => (Actor::Service, Some(OrderStatus::AwaitingPayment)),
+            OrderEvent::PaymentStarted { .. } => (customer, Some(OrderStatus::Extending)),
+            OrderEvent::HoldExtended => (Actor::Service, Some(OrderStatus::Authorizing)),
+            OrderEvent::Authorized => {
+                if obs.hold_expired {
+                    hits.push(probes::AUTHORIZED_AFTER_HOLD_EXPIRED);
+                }
+                (Actor::Service, Some(OrderStatus::Confirming))
+            }
+            OrderEvent::SeatsConfirmed => (Actor::Service, Some(OrderStatus::Capturing)),
+            OrderEvent::Completed { tickets } => {
+                if tickets.len() > 8 || tickets.len() != usize::from(obs.quantity) {
+                    return violation(
+                        MAX_PER_ORDER,
+                        format!(
+                            "order {} of {} seats issued {} tickets",
+                            order.0,
+                            obs.quantity,
+                            tickets.len()
+                        ),
+                    );
+                }
+                (Actor::Service, Some(OrderStatus::Completed))
+            }
+            OrderEvent::Ended {
+                status,
+                cause,
+                undo,
+            } => {
+                if undo.refund {
+                    hits.push(probes::LATE_CAPTURE_REFUNDED);
+                }
+                let actor = match cause {
+                    EndCause::CustomerCancelled => customer,
+                    EndCause::Expired => Actor::System,
+                    _ => Actor::Service,
+                };
+                (actor, Some(*status))
+            }
+            OrderEvent::ShowCancellationNoted => (Actor::Service, None),
+            OrderEvent::LateAnswerUndone { answer, .. } => {
+                if *answer == LateAnswer::Captured {
+                    hits.push(probes::LATE_CAPTURE_REFUNDED);
+                }
+                return (e.actor != Actor::Service).then(|| {
+                    Violation::new(
+                        AUTHORIZED_ONLY,
+                        format!("order {}: late answer undone by {:?}", order.0, e.actor),
+                    )
+                });
+            }
+        };
+        if obs.status.is_terminal() {
+            return violation(
+                TERMINAL_IS_FINAL,
+                format!(
+                    "order {} is {:?}, yet recorded {:?}",
+                    order.0, obs.status, e.event
+                ),
+            );
+        }
+        if e.actor != expected_actor {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("order {}: {:?} by {:?}", order.0, e.event, e.actor),
+            );
+        }
+        if let Some(next) = next {
+            self.set_status(order, next);
+        }
+        None
+    }
+
+    fn payment_event(
+        &mut self,
+        payment: PaymentId,
+        e: &Recorded<PaymentEvent>,
+    ) -> Option<Violation> {
+        if e.actor != Actor::Service {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("payment {payment:?}: {:?} by {:?}", e.event, e.actor),
+            );
+        }
+        let obs = self.payments.entry(payment).or_default();
+        match &e.event {
+            PaymentEvent::Authorized { amount } => {
+                obs.authorized = Money(obs.authorized.0 + amount.0)
+            }
+            PaymentEvent::Captured { amount } => obs.captured = Money(obs.captured.0 + amount.0),
+            PaymentEvent::Refunded { amount, .. } => {
+                obs.refunded = Money(obs.refunded.0 + amount.0)
+            }
+            PaymentEvent::PaidOut { amount, .. } => obs.paid_out = Money(obs.paid_out.0 + amount.0),
+            PaymentEvent::Voided => obs.voided = true,
+            _ => {}
+        }
+        None
+    }
+
+    fn ticket_event(
+        &mut self,
+        ticket: TicketId,
+        e: &Recorded<TicketEvent>,
+        step: &Step<'_>,
+        hits: &mut Hits,
+    ) -> Option<Violation> {
+        if let TicketEvent::Issued {
+            owner,
+            section,
+            seat,
+            price,
+            payment,
+            start_at,
+            ..
+        } = &e.event
+        {
+            if e.actor != Actor::Service {
+                return violation(
+                    AUTHORIZED_ONLY,
+                    format!("ticket {ticket:?} issued by {:?}", e.actor),
+                );
+            }
+            if step.ledger.account(*payment).captures == 0 {
+                return violation(
+                    TICKETS_ARE_PAID,
+                    format!(
+                        "ticket {ticket:?} issued on {payment:?}, which the gateway never captured"
+                    ),
+                );
+            }
+            let index = step.layout.section_index(*section);
+            if let (Some(index), Some(seat)) = (index, seat) {
+                let slot = self.sections[index].seat_ticket.get_mut(seat.0 as usize);
+                match slot {
+                    Some(slot) if slot.is_none() => *slot = Some(ticket),
+                    other => {
+                        return violation(
+                            NO_DOUBLE_SEAT,
+                            format!(
+                                "ticket {ticket:?} for seat {} of {section:?}, already held by {other:?}",
+                                seat.0
+                            ),
+                        );
+                    }
+                }
+            }
+            self.tickets.insert(
+                ticket,
+                TicketObs {
+                    owner: *owner,
+                    valid: true,
+                    section: index,
+                    seat: seat.map(|s| s.0),
+                    start_at: *start_at,
+                    shares: SmallVec::from_elem((*payment, *price, Money(0)), 1),
+                    refunds: SmallVec::new(),
+                },
+            );
+            return None;
+        }
+        let Some(obs) = self.tickets.get_mut(&ticket) else {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("ticket {ticket:?}: {:?} before it was issued", e.event),
+            );
+        };
+        let owner = Actor::Customer(obs.owner);
+        let mut free_seat = false;
+        let expected = match &e.event {
+            TicketEvent::Issued { .. } => unreachable!("handled above"),
+            TicketEvent::Transferred { from, to } => {
+                let d = e.now.until(obs.start_at) - i128::from(DAY_MS);
+                if d.abs() <= i128::from(MINUTE_MS) {
+                    hits.push(probes::TRANSFER_AT_24H_EDGE);
+                }
+                let expected = Actor::Customer(*from);
+                if *from != obs.owner {
+                    return violation(
+                        AUTHORIZED_ONLY,
+                        format!(
+                            "ticket {ticket:?} transferred from {from:?}, owned by {:?}",
+                            obs.owner
+                        ),
+                    );
+                }
+                obs.owner = *to;
+                expected
+            }
+            TicketEvent::Listed { .. } | TicketEvent::Unlisted => owner,
+            TicketEvent::ListingTaken { .. } | TicketEvent::ListingReturned { .. } => {
+                Actor::Service
+            }
+            TicketEvent::Resold {
+                buyer,
+                price,
+                seller_payment,
+                buyer_payment,
+                ..
+            } => {
+                if step.ledger.account(*buyer_payment).captures == 0 {
+                    return violation(
+                        TICKETS_ARE_PAID,
+                        format!("ticket {ticket:?} resold on {buyer_payment:?}, never captured"),
+                    );
+                }
+                if let Some(share) = obs.shares.iter_mut().rev().find(|s| s.0 == *seller_payment) {
+                    share.2 = Money(share.2.0 + price.0);
+                }
+                obs.shares.push((*buyer_payment, *price, Money(0)));
+                obs.owner = *buyer;
+                Actor::Service
+            }
+            TicketEvent::Cancelled {
+                owner: named,
+                share,
+                refund,
+                payment,
+            } => {
+                let paid = obs.shares.last().map_or(Money(0), |s| s.1);
+                let last_payment = obs.shares.last().map(|s| s.0);
+                let expected_refund = cancellation_refund(paid, e.now, obs.start_at).ok();
+                let expected_share = refund_share(e.now, obs.start_at);
+                if expected_refund != Some(*refund)
+                    || expected_share != *share
+                    || last_payment != Some(*payment)
+                {
+                    return violation(
+                        REFUND_MATCHES_POLICY,
+                        format!(
+                            "ticket {ticket:?} cancelled at {} ({} ms before the start): refund {refund:?} ({share:?}) to {payment:?}, the policy says {expected_refund:?} ({expected_share:?}) to {last_payment:?}",
+                            e.now.0,
+                            e.now.until(obs.start_at)
+                        ),
+                    );
+                }
+                for boundary in [7 * DAY_MS, 3 * DAY_MS] {
+                    let d = e.now.until(obs.start_at) - i128::from(boundary);
+                    if d.abs() <= i128::from(HOUR_MS) {
+                        hits.push(probes::REFUND_AT_EACH_POLICY_BOUNDARY);
+                    }
+                }
+                if *named != obs.owner {
+                    return violation(
+                        AUTHORIZED_ONLY,
+                        format!(
+                            "ticket {ticket:?} cancelled for {named:?}, owned by {:?}",
+                            obs.owner
+                        ),
+                    );
+                }
+                obs.refunds.push((*payment, *refund));
+                obs.valid = false;
+                free_seat = true;
+                owner
+            }
+            TicketEvent::ShowCancelledRefunded { refunds } => {
+                obs.refunds.extend(refunds.iter().copied());
+                obs.valid = false;
+                free_seat = true;
+                Actor::Service
+            }
+        };
+        if e.actor != expected {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("ticket {ticket:?}: {:?} by {:?}", e.event, e.actor),
+            );
+        }
+        if free_seat
+            && let (Some(index), Some(seat)) = (obs.section, obs.seat)
+            && let Some(slot) = self.sections[index].seat_ticket.get_mut(seat as usize)
+        {
+            *slot = None;
+        }
+        None
+    }
+
+    fn resale_event(
+        &mut self,
+        resale: ResaleId,
+        e: &Recorded<ResaleEvent>,
+        hits: &mut Hits,
+    ) -> Option<Violation> {
+        match &e.event {
+            ResaleEvent::Started { buyer, price, .. } => {
+                if e.actor != Actor::Customer(*buyer) {
+                    return violation(
+                        AUTHORIZED_ONLY,
+                        format!("resale {} started by {:?} for {buyer:?}", resale.0, e.actor),
+                    );
+                }
+                self.resales.insert(
+                    resale,
+                    ResaleObs {
+                        status: ResaleStatus::Authorizing,
+                        price: *price,
+                    },
+                );
+                return None;
+            }
+            ResaleEvent::Ended { undo, .. } | ResaleEvent::LateAnswerUndone { undo }
+                if undo.refund =>
+            {
+                hits.push(probes::LATE_CAPTURE_REFUNDED);
+            }
+            _ => {}
+        }
+        if e.actor != Actor::Service {
+            return violation(
+                AUTHORIZED_ONLY,
+                format!("resale {}: {:?} by {:?}", resale.0, e.event, e.actor),
+            );
+        }
+        if let Some(obs) = self.resales.get_mut(&resale) {
+            obs.status = match &e.event {
+                ResaleEvent::Authorized => ResaleStatus::Taking,
+                ResaleEvent::ListingTaken => ResaleStatus::Capturing,
+                ResaleEvent::Captured => ResaleStatus::Completing,
+                ResaleEvent::Completed => ResaleStatus::Completed,
+                ResaleEvent::Ended { status, .. } => *status,
+                _ => obs.status,
+            };
+        }
+        None
+    }
+}
+
+/// Probe hits collected while folding (counted through the engine afterwards).
+type Hits = SmallVec<[&'static str; 2]>;
+
+impl Ticketing {
+    fn fail(&mut self, violation: Option<Violation>) {
+        if let Some(violation) = violation
+            && self.violation.is_none()
+        {
+            self.violation = Some(violation);
+        }
+    }
+
+    /// Folds the entry a service just appended.
+    pub(crate) fn observe_entry(&mut self, node: &ServiceNode, ctx: &mut Ctx<'_, Self>, seq: u32) {
+        let index = ctx.node().index();
+        let entry = &self.logs[index][seq as usize];
+        let Change::Event(stream, event) = &entry.change else {
+            return;
+        };
+        if matches!(node.kind, ServiceKind::ReadModels) {
+            return;
+        }
+        let step = Step {
+            actor: self.current_actor,
+            layout: &self.layout,
+            ledger: &self.ledger,
+            now_ms: ctx.now_ms(),
+        };
+        let mut hits = Hits::new();
+        let found = self.observer.event(&step, *stream, event, &mut hits);
+        if let StreamId::Order(order) = stream
+            && let Some(last) = entry.outbox.iter().rev().find_map(|(_, msg)| match msg {
+                Msg::Command { msg, .. } => Some(message_name(msg)),
+                _ => None,
+            })
+            && let Some(obs) = self.observer.orders.get_mut(order)
+        {
+            obs.last_sent = last;
+        }
+        for hit in hits {
+            ctx.sometimes(hit);
+        }
+        self.fail(found);
+    }
+
+    /// A service refused a command: probes for the contended moments.
+    pub(crate) fn observe_rejection(
+        &mut self,
+        kind: ServiceKind,
+        rejection: &Rejection,
+        ctx: &mut Ctx<'_, Self>,
+    ) {
+        match (kind, rejection) {
+            (_, Rejection::Inventory(InventoryError::SeatNotFree { .. })) => {
+                ctx.sometimes(probes::SAME_NUMBERED_SEAT_CONTENDED);
+            }
+            (
+                ServiceKind::Inventory(key),
+                Rejection::Inventory(InventoryError::InsufficientInventory { .. }),
+            ) => {
+                if let Some(index) = self.layout.section_index(key)
+                    && let Some(taken_ms) = self.observer.sections[index].last_seat_taken_ms
+                    && ctx.now_ms().saturating_sub(taken_ms) <= 5_000
+                {
+                    ctx.sometimes(probes::LAST_SEAT_CONTENDED);
+                }
+            }
+            (_, Rejection::Ticket(TicketError::ListingNotAvailable)) => {
+                ctx.sometimes(probes::RESALE_CONTENDED);
+            }
+            _ => {}
+        }
+    }
+
+    /// The gateway executed a call: the customer pays exactly the quote.
+    pub(crate) fn observe_gateway(&mut self, call: GatewayCall, outcome: GatewayOutcome) {
+        let GatewayRequest::Authorize { amount, .. } = call.request else {
+            return;
+        };
+        let _ = outcome;
+        let expected = match call.key.payment {
+            PaymentId::Order(order) => self.observer.orders.get(&order).map(|o| o.quote.total),
+            PaymentId::Resale(resale) => self.observer.resales.get(&resale).map(|r| r.price),
+        };
+        if expected != Some(amount) {
+            let found = violation(
+                QUOTE_MATCHES_TIER,
+                format!(
+                    "the gateway was asked to authorize {amount:?} on {:?}; the quote is {expected:?}",
+                    call.key.payment
+                ),
+            );
+            self.fail(found);
+        }
+    }
+
+    /// A client got the answer to an adversarial move.
+    pub(crate) fn observe_adversarial_answer(
+        &mut self,
+        client: &crate::workloads::Client,
+        ctx: &mut Ctx<'_, Self>,
+        msg: &Msg,
+        answer: &Answer,
+    ) {
+        let _ = client;
+        match answer {
+            Answer::Accepted { new: true } => {
+                let found = violation(
+                    AUTHORIZED_ONLY,
+                    format!("an adversarial move was accepted and recorded: {msg:?}"),
+                );
+                self.fail(found);
+            }
+            Answer::Rejected(_) => ctx.sometimes(probes::ADVERSARY_REJECTED),
+            _ => {}
+        }
+    }
+
+    /// A customer was told an order's status.
+    pub(crate) fn observe_told(
+        &mut self,
+        order: OrderId,
+        status: OrderStatus,
+        customer: CustomerId,
+    ) {
+        let found = self.observer.told(order, status, customer);
+        self.fail(found);
+    }
+
+    /// An outbox message was acknowledged after resends while partitions were on.
+    pub(crate) fn partition_probe(
+        &mut self,
+        node: &ServiceNode,
+        ctx: &mut Ctx<'_, Self>,
+        _to: NodeId,
+        _id: turnstile_core::CommandId,
+    ) {
+        let _ = node;
+        if self.observer.open_orders() > 0 {
+            ctx.sometimes(probes::PARTITION_HEALED_MID_ORDER);
+        }
+    }
+}
+
+/// `recovery_is_exact`: the rebuilt node equals its state at the last sync.
+pub fn recovery_is_exact(
+    world: &Ticketing,
+    node: NodeId,
+    view: &View<'_, Ticketing>,
+) -> Result<(), Violation> {
+    let Some(Node::Service(service)) = view.node(node) else {
+        return Ok(());
+    };
+    let rebuilt = service.digest();
+    let expected = world.synced[node.index()];
+    if rebuilt != expected {
+        return Err(Violation::new(
+            RECOVERY_IS_EXACT,
+            format!(
+                "{:?} (n{}) rebuilt as {rebuilt:?}, but at its last sync it was {expected:?}",
+                service.kind, node.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn waits_for(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Reserving => "inventory's answer to its reserve, or its expiry",
+        OrderStatus::AwaitingPayment => "the customer's payment, or its expiry",
+        OrderStatus::Extending => "inventory's answer to its extension, or its expiry",
+        OrderStatus::Authorizing => "the payment's authorization",
+        OrderStatus::Confirming => "inventory's confirmation",
+        OrderStatus::Capturing => "the payment's capture",
+        _ => "nothing",
+    }
+}
+
+/// The `eventually` invariants, once the world healed and went quiet.
+pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), Violation> {
+    let observer = &world.observer;
+    // sagas_terminate
+    let stuck: Vec<(&OrderId, &OrderObs)> = observer
+        .orders
+        .iter()
+        .filter(|(_, o)| !o.status.is_terminal())
+        .collect();
+    if !stuck.is_empty() {
+        let mut message = format!("{} order(s) not terminal:", stuck.len());
+        for (order, obs) in stuck.iter().take(8) {
+            let _ = write!(
+                message,
+                " order {} is {:?}, waiting for {}; its last message sent was {};",
+                order.0,
+                obs.status,
+                waits_for(obs.status),
+                obs.last_sent
+            );
+        }
+        return Err(Violation::new(SAGAS_TERMINATE, message));
+    }
+    if let Some((resale, obs)) = observer
+        .resales
+        .iter()
+        .find(|(_, r)| !r.status.is_terminal())
+    {
+        return Err(Violation::new(
+            SAGAS_TERMINATE,
+            format!("resale {} is {:?}", resale.0, obs.status),
+        ));
+    }
+    // no_stale_holds
+    for (index, section) in observer.sections.iter().enumerate() {
+        if let Some((order, _)) = section
+            .holds
+            .iter()
+            .find(|(_, h)| h.state == HoldState::Held)
+        {
+            return Err(Violation::new(
+                NO_STALE_HOLDS,
+                format!(
+                    "section {:?} still holds seats for order {}",
+                    world.layout.sections[index], order.0
+                ),
+            ));
+        }
+    }
+    // compensation_complete
+    for (order, obs) in &observer.orders {
+        if obs.status == OrderStatus::Completed {
+            continue;
+        }
+        if let Some(index) = world.layout.section_index(obs.section)
+            && let Some(hold) = observer.sections[index].holds.get(order)
+            && (hold.state == HoldState::Held
+                || (hold.state == HoldState::Sold
+                    && u32::from(hold.returned.count_ones()) < hold.quantity))
+        {
+            return Err(Violation::new(
+                COMPENSATION_COMPLETE,
+                format!(
+                    "order {} ended {:?} but its seats are {:?}",
+                    order.0, obs.status, hold.state
+                ),
+            ));
+        }
+        let account = world.ledger.account(PaymentId::Order(*order));
+        if account.open_authorization() || account.net() != 0 {
+            return Err(Violation::new(
+                COMPENSATION_COMPLETE,
+                format!(
+                    "order {} ended {:?} but the gateway shows {account:?}",
+                    order.0, obs.status
+                ),
+            ));
+        }
+    }
+    // money_conserved: per payment, the gateway's net equals what the tickets keep.
+    let mut expected: BTreeMap<PaymentId, i128> = BTreeMap::new();
+    for ticket in observer.tickets.values() {
+        for &(payment, paid, paid_out) in &ticket.shares {
+            *expected.entry(payment).or_default() += i128::from(paid.0) - i128::from(paid_out.0);
+        }
+        for &(payment, refund) in &ticket.refunds {
+            *expected.entry(payment).or_default() -= i128::from(refund.0);
+        }
+    }
+    for (payment, account) in &world.ledger.accounts {
+        let keep = expected.get(payment).copied().unwrap_or(0);
+        if account.net() != keep {
+            return Err(Violation::new(
+                MONEY_CONSERVED,
+                format!(
+                    "{payment:?}: the gateway holds {} net, the tickets say we keep {keep} ({account:?})",
+                    account.net()
+                ),
+            ));
+        }
+    }
+    for (payment, keep) in &expected {
+        if *keep != 0 && !world.ledger.accounts.contains_key(payment) {
+            return Err(Violation::new(
+                MONEY_CONSERVED,
+                format!("{payment:?}: we keep {keep}, the gateway holds nothing"),
+            ));
+        }
+    }
+    // ledger_agrees
+    let mut payments: Vec<PaymentId> = world.ledger.accounts.keys().copied().collect();
+    payments.extend(observer.payments.keys().copied());
+    payments.sort();
+    payments.dedup();
+    for payment in payments {
+        let ours = observer.payments.get(&payment).copied().unwrap_or_default();
+        let theirs = world.ledger.account(payment);
+        let theirs = PayObs {
+            authorized: theirs.authorized,
+            captured: theirs.captured,
+            refunded: theirs.refunded,
+            paid_out: theirs.paid_out,
+            voided: theirs.voided,
+        };
+        if ours != theirs {
+            return Err(Violation::new(
+                LEDGER_AGREES,
+                format!("{payment:?}: our records say {ours:?}, the gateway's ledger {theirs:?}"),
+            ));
+        }
+    }
+    // projections_converge
+    if world.config.publish
+        && let Some(Node::Service(service)) = view.node(READ_MODELS)
+        && let Some(models) = service.read_models()
+    {
+        let mut folded = ReadModels::new();
+        let mut versions: BTreeMap<StreamId, u64> = BTreeMap::new();
+        for (index, log) in world.logs.iter().enumerate() {
+            if index == READ_MODELS.index() {
+                continue;
+            }
+            for entry in log {
+                if let Change::Event(stream, event) = &entry.change {
+                    let version = versions.entry(*stream).or_default();
+                    *version += 1;
+                    folded.observe(Published {
+                        stream: *stream,
+                        version: *version,
+                        event: event.clone(),
+                    });
+                }
+            }
+        }
+        if folded != *models {
+            return Err(Violation::new(
+                PROJECTIONS_CONVERGE,
+                "the read models differ from the ones folded from the services' logs".to_owned(),
+            ));
+        }
+    }
+    let _ = ORDERS;
+    Ok(())
+}

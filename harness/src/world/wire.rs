@@ -1,0 +1,326 @@
+//! What travels between the nodes of the ticketing world, and what a service writes to
+//! its durable log.
+//!
+//! Architecture invariant: no message carries an actor or a time that a service reads.
+//! A client may put a [`Claim`] on a command (the adversarial workload forges one); the
+//! services never look at it: the actor comes from the engine's envelope (who sent it)
+//! and `now` from the receiving service's own clock.
+
+use std::fmt;
+
+use turnstile_core::inventory::InventoryError;
+use turnstile_core::order::{OrderError, OrderStatus};
+use turnstile_core::payment::{GatewayCall, GatewayKey, GatewayOutcome, PaymentError};
+use turnstile_core::read_models::{DomainEvent, Published, StreamId};
+use turnstile_core::show::{ShowError, ShowTerms};
+use turnstile_core::ticket::TicketError;
+use turnstile_core::ticket::resale::{ResaleError, ResaleStatus};
+use turnstile_core::{Actor, CommandId, Message, Notice, OrderId, ResaleId, Timestamp};
+use turnstile_sim::{NodeId, Record};
+
+/// An actor and a time a client *claims* in a command's body. Services ignore it; it
+/// exists so the adversarial workload can forge one and the invariants can see that
+/// forging changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Claim {
+    /// Who the sender pretends to be.
+    pub actor: Actor,
+    /// When the sender pretends it is.
+    pub now: Timestamp,
+}
+
+/// Why a service refused a client's command: the core's typed error, or a transport
+/// refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// The show refused.
+    Show(ShowError),
+    /// The section's inventory refused.
+    Inventory(InventoryError),
+    /// The order refused.
+    Order(OrderError),
+    /// The payment refused.
+    Payment(PaymentError),
+    /// The ticket refused.
+    Ticket(TicketError),
+    /// The resale purchase refused.
+    Resale(ResaleError),
+    /// The command was sent to a service that does not host its aggregate.
+    WrongService,
+}
+
+/// A service's answer to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// Accepted: `new` when it recorded an event, false for a repeat or a no-op.
+    Accepted {
+        /// Whether an event was recorded.
+        new: bool,
+    },
+    /// Refused; nothing changed.
+    Rejected(Rejection),
+    /// An order's status (`None`: unknown order).
+    Order(Option<OrderStatus>),
+    /// A resale purchase's status.
+    Resale(Option<ResaleStatus>),
+}
+
+/// A read-only question a client asks (no log, no state change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Query {
+    /// Where is this order?
+    Order(OrderId),
+    /// Where is this resale purchase?
+    Resale(ResaleId),
+}
+
+/// A message of the ticketing world.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Msg {
+    /// A command for an aggregate: between services (acknowledged with [`Msg::Ack`],
+    /// resent until then) or from a client (answered with [`Msg::Reply`]).
+    Command {
+        /// The command, with its id and target.
+        msg: Message,
+        /// What the sender claims about itself; never read by a service.
+        claimed: Option<Claim>,
+    },
+    /// The receiver durably consumed the message with this id.
+    Ack(CommandId),
+    /// The show service tells the order and ticket services something.
+    Notice {
+        /// Deduplication id.
+        id: CommandId,
+        /// What.
+        notice: Notice,
+    },
+    /// A service publishes one of its events to the read models.
+    Publish {
+        /// Deduplication id (stream and version).
+        id: CommandId,
+        /// The event.
+        published: Box<Published>,
+    },
+    /// The payment service calls the gateway.
+    Gateway(GatewayCall),
+    /// The gateway answers a call.
+    GatewayReply {
+        /// The call's idempotency key.
+        key: GatewayKey,
+        /// The answer.
+        outcome: GatewayOutcome,
+    },
+    /// A client asks a question.
+    Query {
+        /// The client's request id.
+        id: CommandId,
+        /// The question.
+        query: Query,
+    },
+    /// A service answers a client's command or question.
+    Reply {
+        /// The client's request id.
+        id: CommandId,
+        /// The answer.
+        answer: Answer,
+    },
+}
+
+impl Msg {
+    /// The id an outbox keys this message by (commands, notices, publications).
+    pub fn outbox_id(&self) -> Option<CommandId> {
+        match self {
+            Msg::Command { msg, .. } => Some(msg.id()),
+            Msg::Notice { id, .. } | Msg::Publish { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// The name of a core message's command, for traces and stuck reports.
+pub fn message_name(message: &Message) -> &'static str {
+    use turnstile_core::inventory::InventoryCommand as I;
+    use turnstile_core::order::OrderCommand as O;
+    use turnstile_core::payment::PaymentCommand as P;
+    use turnstile_core::show::ShowCommand as S;
+    use turnstile_core::ticket::TicketCommand as T;
+    use turnstile_core::ticket::resale::ResaleCommand as R;
+    match message {
+        Message::Show { body, .. } => match body {
+            S::Create { .. } => "show.Create",
+            S::Publish => "show.Publish",
+            S::OpenSales => "show.OpenSales",
+            S::CloseSales => "show.CloseSales",
+            S::Cancel => "show.Cancel",
+            S::Start => "show.Start",
+        },
+        Message::Inventory { body, .. } => match body {
+            I::Initialize { .. } => "inventory.Initialize",
+            I::SetPhase { .. } => "inventory.SetPhase",
+            I::Reserve { .. } => "inventory.Reserve",
+            I::Extend { .. } => "inventory.Extend",
+            I::Confirm { .. } => "inventory.Confirm",
+            I::Release { .. } => "inventory.Release",
+            I::Unsell { .. } => "inventory.Unsell",
+            I::ExpireHold { .. } => "inventory.ExpireHold",
+            I::Block(_) => "inventory.Block",
+            I::Unblock(_) => "inventory.Unblock",
+            I::ReturnSeat { .. } => "inventory.ReturnSeat",
+        },
+        Message::Order { body, .. } => match body {
+            O::Initiate { .. } => "order.Initiate",
+            O::Pay { .. } => "order.Pay",
+            O::Cancel => "order.Cancel",
+            O::Expire => "order.Expire",
+            O::ShowCancelled => "order.ShowCancelled",
+            O::SeatsReserved { .. } => "order.SeatsReserved",
+            O::ReserveRejected { .. } => "order.ReserveRejected",
+            O::HoldExtended => "order.HoldExtended",
+            O::ExtendRejected { .. } => "order.ExtendRejected",
+            O::Authorized => "order.Authorized",
+            O::AuthorizationFailed { .. } => "order.AuthorizationFailed",
+            O::SeatsConfirmed => "order.SeatsConfirmed",
+            O::ConfirmRejected { .. } => "order.ConfirmRejected",
+            O::Captured => "order.Captured",
+            O::CaptureFailed { .. } => "order.CaptureFailed",
+        },
+        Message::Payment { body, .. } => match body {
+            P::Authorize { .. } => "payment.Authorize",
+            P::Capture => "payment.Capture",
+            P::Void => "payment.Void",
+            P::Refund { .. } => "payment.Refund",
+            P::RefundAll { .. } => "payment.RefundAll",
+            P::Payout { .. } => "payment.Payout",
+            P::GatewayReplied { .. } => "payment.GatewayReplied",
+        },
+        Message::Ticket { body, .. } => match body {
+            T::Issue { .. } => "ticket.Issue",
+            T::Transfer { .. } => "ticket.Transfer",
+            T::List { .. } => "ticket.List",
+            T::Unlist => "ticket.Unlist",
+            T::Cancel => "ticket.Cancel",
+            T::ShowCancelled => "ticket.ShowCancelled",
+            T::TakeListing { .. } => "ticket.TakeListing",
+            T::ReturnListing { .. } => "ticket.ReturnListing",
+            T::CompleteResale { .. } => "ticket.CompleteResale",
+        },
+        Message::Resale { body, .. } => match body {
+            R::Buy { .. } => "resale.Buy",
+            R::Authorized => "resale.Authorized",
+            R::AuthorizationFailed { .. } => "resale.AuthorizationFailed",
+            R::ListingTaken => "resale.ListingTaken",
+            R::TakeRejected { .. } => "resale.TakeRejected",
+            R::Captured => "resale.Captured",
+            R::CaptureFailed { .. } => "resale.CaptureFailed",
+            R::ResaleCompleted => "resale.ResaleCompleted",
+            R::CompleteRejected { .. } => "resale.CompleteRejected",
+        },
+    }
+}
+
+fn target(message: &Message) -> String {
+    match message {
+        Message::Show { show, .. } => format!("show {}", show.0),
+        Message::Inventory { section, .. } => {
+            format!("section {}/{}", section.show.0, section.section.0)
+        }
+        Message::Order { order, .. } => format!("order {}", order.0),
+        Message::Payment { payment, .. } => format!("payment {payment:?}"),
+        Message::Ticket { ticket, .. } => format!("ticket {}.{}", ticket.order.0, ticket.index),
+        Message::Resale { resale, .. } => format!("resale {}", resale.0),
+    }
+}
+
+// Traces are read by people: one short line per message, the command's name and target
+// rather than every field.
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::Command { msg, claimed } => {
+                write!(
+                    f,
+                    "{} {} #{:x}",
+                    message_name(msg),
+                    target(msg),
+                    msg.id().0 >> 40
+                )?;
+                if let Some(claim) = claimed {
+                    write!(f, " claiming {:?} at {}", claim.actor, claim.now.0)?;
+                }
+                Ok(())
+            }
+            Msg::Ack(id) => write!(f, "ack #{:x}", id.0 >> 40),
+            Msg::Notice { notice, .. } => match notice {
+                Notice::ShowTerms(terms) => {
+                    write!(f, "notice terms show {} v{}", terms.show.0, terms.version)
+                }
+                Notice::ShowCancelled(show) => write!(f, "notice show {} cancelled", show.0),
+            },
+            Msg::Publish { published, .. } => {
+                write!(f, "publish {:?} v{}", published.stream, published.version)
+            }
+            Msg::Gateway(call) => write!(
+                f,
+                "gateway {:?} {:?}#{} {:?}",
+                call.key.payment, call.key.operation, call.key.attempt, call.request
+            ),
+            Msg::GatewayReply { key, outcome } => write!(
+                f,
+                "gateway reply {:?} {:?}#{} {:?}",
+                key.payment, key.operation, key.attempt, outcome
+            ),
+            Msg::Query { query, .. } => write!(f, "query {query:?}"),
+            Msg::Reply { answer, .. } => write!(f, "reply {answer:?}"),
+        }
+    }
+}
+
+/// What a service's log frame holds: the position of its entry. The entry itself (the
+/// event, the outbox, the consumed id) is kept, immutable, in the world's per-node
+/// record store, so the engine's log decides which entries survive a crash (synced
+/// prefix, torn frames by checksum) without serializing domain events on the hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored(pub u32);
+
+const STORED_TAG: u8 = 0x5E;
+
+impl Record for Stored {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_le_bytes());
+        out.push(STORED_TAG);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let [a, b, c, d, STORED_TAG] = *bytes else {
+            return None;
+        };
+        Some(Stored(u32::from_le_bytes([a, b, c, d])))
+    }
+}
+
+/// What one log entry changed besides the outbox and the inbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing (a rejection answered to a saga, a fan-out).
+    Nothing,
+    /// A domain event of one stream.
+    Event(StreamId, DomainEvent),
+    /// The order service learned a show's terms.
+    Terms(ShowTerms),
+    /// The read models took in a published event.
+    Published(Box<Published>),
+    /// An outbox message was acknowledged by its receiver.
+    Acked(NodeId, CommandId),
+}
+
+/// One durable append of a service: the change, the messages it causes (the outbox)
+/// and the id of the message it consumed, together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The inbox id consumed, if the entry answers a message.
+    pub consumed: Option<CommandId>,
+    /// What changed.
+    pub change: Change,
+    /// Messages to send, resent until acknowledged.
+    pub outbox: Vec<(NodeId, Msg)>,
+}
