@@ -463,6 +463,10 @@ impl<S: System> Ctx<'_, S> {
             if choices.chance_per_mille(profile.drop_per_mille) {
                 kernel.stats.faults.add(FaultKind::Drop);
                 choices.end_span();
+                let content = stable_hash(&msg);
+                kernel.note(EventKind::Dropped, to, self.node.0, content, || {
+                    format!("{msg:?}")
+                });
                 return id;
             }
             if choices.chance_per_mille(profile.delay_extra_per_mille) {

@@ -28,6 +28,8 @@ pub enum EventKind {
     Deliver,
     /// A message to `node` was lost on arrival: the node was down, or cut off from `peer`.
     Lost,
+    /// The network dropped a message from `peer` to `node` as it was sent.
+    Dropped,
     /// A timer of `node` fired (a step).
     Timer,
     /// A workload event reached `node` (a step).
@@ -50,6 +52,7 @@ impl EventKind {
         match self {
             EventKind::Deliver => "deliver",
             EventKind::Lost => "lost",
+            EventKind::Dropped => "dropped",
             EventKind::Timer => "timer",
             EventKind::External => "external",
             EventKind::Crash => "crash",
@@ -127,6 +130,7 @@ impl Trace {
             out.push(match entry.kind {
                 EventKind::Deliver => 'd',
                 EventKind::Lost => 'l',
+                EventKind::Dropped => 'D',
                 EventKind::Timer => 't',
                 EventKind::External => 'x',
                 EventKind::Crash => 'C',

@@ -39,7 +39,16 @@ fn a_sweep_finds_the_double_sale_and_shrinks_it_to_a_short_replayable_story() {
         "{}",
         shrunk.trace.text()
     );
-    println!("{report}\n{}", shrunk.trace.text());
+    // The shrunk story, readable: a change to the engine that changes it shows here.
+    insta::assert_snapshot!(
+        "double_sale_shrunk",
+        format!(
+            "{}\n{}\nprofile: {}",
+            shrunk.failure,
+            shrunk.trace.text(),
+            shrunk.profile
+        )
+    );
 
     let token = Token::parse(&group.token.to_string(), BUILD).expect("own token parses");
     let mut sim = Sim::new(swarm());
