@@ -38,6 +38,8 @@ pub struct GatewayProfile {
     pub late_ms_max: u64,
     /// Answers sent twice.
     pub twice_per_mille: u64,
+    /// Calls the gateway stalls on for minutes before executing (ignoring resends).
+    pub stall_per_mille: u64,
 }
 
 impl GatewayProfile {
@@ -65,6 +67,7 @@ impl GatewayProfile {
             0
         };
         let twice_per_mille = rate(setup, 300);
+        let stall_per_mille = rate(setup, 50);
         Self {
             decline_per_mille,
             capture_decline_per_mille,
@@ -73,6 +76,7 @@ impl GatewayProfile {
             late_per_mille,
             late_ms_max,
             twice_per_mille,
+            stall_per_mille,
         }
     }
 }
@@ -81,14 +85,15 @@ impl fmt::Display for GatewayProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "gateway: decline={}‰ capture_decline={}‰ timeout={}‰(moved {}‰) late={}‰(≤{}ms) twice={}‰",
+            "gateway: decline={}‰ capture_decline={}‰ timeout={}‰(moved {}‰) late={}‰(≤{}ms) twice={}‰ stall={}‰",
             self.decline_per_mille,
             self.capture_decline_per_mille,
             self.timeout_per_mille,
             self.moved_on_timeout_per_mille,
             self.late_per_mille,
             self.late_ms_max,
-            self.twice_per_mille
+            self.twice_per_mille,
+            self.stall_per_mille
         )
     }
 }
@@ -129,6 +134,8 @@ impl Account {
 pub struct Ledger {
     /// Executed calls and their outcome.
     pub calls: BTreeMap<GatewayKey, GatewayOutcome>,
+    /// Calls the gateway is stalled on (received, not yet executed).
+    pub stalled: std::collections::BTreeSet<GatewayKey>,
     /// Per payment.
     pub accounts: BTreeMap<PaymentId, Account>,
 }
@@ -137,6 +144,7 @@ impl Ledger {
     /// Empties the ledger for a new run.
     pub fn clear(&mut self) {
         self.calls.clear();
+        self.stalled.clear();
         self.accounts.clear();
     }
 
@@ -224,6 +232,14 @@ impl Ticketing {
         } else if let Some(known) = self.ledger.calls.get(&call.key).copied() {
             // Idempotency: the same key never moves money twice.
             known
+        } else if self.ledger.stalled.contains(&call.key) {
+            return; // Still working on it: resends go unanswered.
+        } else if ctx.chance_per_mille(profile.stall_per_mille) {
+            // A slow gateway: it executes the call minutes later, past a payment window.
+            self.ledger.stalled.insert(call.key);
+            let stall_ms = ctx.range(10 * 60_000, 16 * 60_000);
+            ctx.set_liveness_timer(stall_ms, WorldTimer::GatewayStalled { to: from, call });
+            return;
         } else {
             let timeout = ctx.chance_per_mille(profile.timeout_per_mille);
             let executes = !timeout || ctx.chance_per_mille(profile.moved_on_timeout_per_mille);
@@ -270,5 +286,18 @@ impl Ticketing {
             ctx.sometimes(probes::GATEWAY_ANSWERED_TWICE);
             ctx.send(from, reply);
         }
+    }
+}
+
+impl Ticketing {
+    /// The gateway gets round to a call it stalled on.
+    pub(crate) fn gateway_unstall(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        to: NodeId,
+        call: GatewayCall,
+    ) {
+        self.ledger.stalled.remove(&call.key);
+        self.gateway_message(ctx, to, Msg::Gateway(call));
     }
 }

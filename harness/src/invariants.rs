@@ -174,6 +174,8 @@ pub struct Observer {
     open_orders: u32,
     /// Per node: whether it crashed while an order awaited payment.
     crashed_awaiting: Vec<bool>,
+    /// Per node: whether it crashed with outbox messages waiting for a sync.
+    crashed_unsent: Vec<bool>,
 }
 
 fn violation(invariant: &'static str, message: String) -> Option<Violation> {
@@ -203,15 +205,25 @@ impl Observer {
         self.awaiting_payment = 0;
         self.open_orders = 0;
         self.crashed_awaiting.clear();
+        self.crashed_unsent.clear();
     }
 
     /// A node crashed: remember whether an order was between reserve and pay.
-    pub fn crashed(&mut self, node: NodeId, _synced: &[crate::services::Digest]) {
+    pub fn crashed(&mut self, node: NodeId, unsent_outbox: bool) {
         let index = node.index();
         if self.crashed_awaiting.len() <= index {
             self.crashed_awaiting.resize(index + 1, false);
+            self.crashed_unsent.resize(index + 1, false);
         }
         self.crashed_awaiting[index] = self.awaiting_payment > 0;
+        self.crashed_unsent[index] = unsent_outbox;
+    }
+
+    /// Whether `node` crashed with outbox messages unsent (cleared by reading).
+    pub fn take_crashed_unsent(&mut self, node: NodeId) -> bool {
+        self.crashed_unsent
+            .get_mut(node.index())
+            .is_some_and(std::mem::take)
     }
 
     /// Whether `node` crashed while an order awaited payment (cleared by reading).
@@ -995,7 +1007,7 @@ impl Ticketing {
             return;
         }
         let step = Step {
-            actor: self.current_actor,
+            actor: self.senders[index][seq as usize],
             layout: &self.layout,
             ledger: &self.ledger,
             now_ms: ctx.now_ms(),

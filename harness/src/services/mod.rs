@@ -54,6 +54,12 @@ use crate::world::{GATEWAY, ORDERS, READ_MODELS, Role, TICKETS, Ticketing, World
 /// gateway calls.
 pub const RESEND_MS: u64 = 250;
 
+/// The longest a service backs off between resends while nothing gets through.
+pub const RESEND_MS_MAX: u64 = 8_000;
+
+/// How long a service batches log appends before one sync (group commit).
+pub const FLUSH_MS: u64 = 2;
+
 /// Milliseconds since the Unix epoch at virtual time 0 (2026-01-01T00:00:00Z).
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
 
@@ -182,8 +188,11 @@ pub struct ServiceNode {
     timers: BTreeMap<Timer, (TimerId, Timestamp)>,
     last_now: Timestamp,
     resend: Option<TimerId>,
+    resend_ms: u64,
     gateway_pending: BTreeSet<PaymentId>,
     digest: Digest,
+    unsynced: bool,
+    deferred: Vec<(NodeId, Msg)>,
 }
 
 /// What deciding one command came to.
@@ -263,8 +272,11 @@ impl ServiceNode {
             timers: BTreeMap::new(),
             last_now: Timestamp(0),
             resend: None,
+            resend_ms: RESEND_MS,
             gateway_pending: BTreeSet::new(),
             digest: Digest::default(),
+            unsynced: false,
+            deferred: Vec::new(),
         }
     }
 
@@ -608,17 +620,18 @@ impl Ticketing {
                 let id = msg.id();
                 if from_service && node.consumed.contains(&id) {
                     ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED);
-                    ctx.send(from, Msg::Ack(id));
+                    send(node, ctx, from, Msg::Ack(id));
                     return;
                 }
                 let answer = self.handle_command(node, ctx, actor, msg, from_service.then_some(id));
                 if from_service {
-                    ctx.send(from, Msg::Ack(id));
+                    send(node, ctx, from, Msg::Ack(id));
                 } else {
-                    ctx.send(from, Msg::Reply { id, answer });
+                    send(node, ctx, from, Msg::Reply { id, answer });
                 }
             }
             Msg::Ack(id) => {
+                node.resend_ms = RESEND_MS;
                 if node.outbox.contains_key(&(from, id)) {
                     let resends = node.outbox[&(from, id)].resends;
                     if resends >= 2 && self.partitions_on {
@@ -633,7 +646,7 @@ impl Ticketing {
                 } else {
                     self.notice(node, ctx, id, notice);
                 }
-                ctx.send(from, Msg::Ack(id));
+                send(node, ctx, from, Msg::Ack(id));
             }
             Msg::Publish { id, published } if from_service => {
                 if node.consumed.contains(&id) {
@@ -647,9 +660,10 @@ impl Ticketing {
                         Vec::new(),
                     );
                 }
-                ctx.send(from, Msg::Ack(id));
+                send(node, ctx, from, Msg::Ack(id));
             }
             Msg::GatewayReply { key, outcome } if role == Role::Gateway => {
+                node.resend_ms = RESEND_MS;
                 self.gateway_reply(node, ctx, key, outcome);
             }
             Msg::Query { id, query } => {
@@ -662,7 +676,7 @@ impl Ticketing {
                     }
                     _ => Answer::Rejected(Rejection::WrongService),
                 };
-                ctx.send(from, Msg::Reply { id, answer });
+                send(node, ctx, from, Msg::Reply { id, answer });
             }
             // Anything else (a notice or reply from a client, a forged gateway reply) is
             // not from whom it must be: dropped.
@@ -818,15 +832,51 @@ impl Ticketing {
             change,
             outbox,
         });
-        ctx.append_synced(&Stored(seq));
+        self.senders[index].push(self.current_actor);
+        // Group commit: the entry is appended now and synced by the flush timer, which
+        // then sends everything that waited for it (outbox, acks, replies, gateway calls).
+        ctx.append(&Stored(seq));
+        if !node.unsynced {
+            node.unsynced = true;
+            ctx.set_liveness_timer(FLUSH_MS, WorldTimer::Flush);
+        }
         let entry = &self.logs[index][seq as usize];
         apply_entry(node, entry, seq);
-        for (to, msg) in &entry.outbox {
-            ctx.send(*to, msg.clone());
+        if !entry.outbox.is_empty() {
+            self.unsent_outbox[index] = true;
         }
-        self.observe_entry(node, ctx, seq);
+        for (to, msg) in &entry.outbox {
+            node.deferred.push((*to, msg.clone()));
+        }
         ensure_resend(node, ctx);
+    }
+
+    /// Syncs the log and sends everything that waited for it.
+    fn flush(&mut self, node: &mut ServiceNode, ctx: &mut Ctx<'_, Self>) {
+        if !node.unsynced {
+            return;
+        }
+        ctx.sync();
+        node.unsynced = false;
+        for (to, msg) in node.deferred.drain(..) {
+            ctx.send(to, msg);
+        }
+        let index = ctx.node().index();
+        // The outside world sees what is durable: entries are judged once synced.
+        let synced = self.logs[index].len() as u32;
+        for seq in self.observed[index]..synced {
+            self.observe_entry(node, ctx, seq);
+        }
+        self.observed[index] = synced;
+        self.unsent_outbox[index] = false;
         self.synced[index] = node.digest;
+    }
+
+    /// The end of a service's step: a node with nothing unsynced is as its log says.
+    pub(crate) fn end_service_step(&mut self, node: &ServiceNode, ctx: &Ctx<'_, Self>) {
+        if !node.unsynced {
+            self.synced[ctx.node().index()] = node.digest;
+        }
     }
 
     /// Executes a new event's effects that are not messages: timers and gateway calls.
@@ -841,13 +891,12 @@ impl Ticketing {
                     }
                 }
                 Effect::Gateway(call) => {
-                    ctx.send(GATEWAY, Msg::Gateway(*call));
+                    send(node, ctx, GATEWAY, Msg::Gateway(*call));
                 }
                 Effect::Send(_) | Effect::Notify(_) => {}
             }
         }
         ensure_resend(node, ctx);
-        self.synced[ctx.node().index()] = node.digest;
     }
 
     fn notice(
@@ -927,7 +976,10 @@ impl Ticketing {
         timer: WorldTimer,
     ) {
         match timer {
+            WorldTimer::Flush => self.flush(node, ctx),
             WorldTimer::Core { timer, at } => {
+                // Whatever waited for a sync goes first: the timer changes the state.
+                self.flush(node, ctx);
                 if node
                     .timers
                     .get(&timer)
@@ -938,10 +990,12 @@ impl Ticketing {
                 }
                 let msg = timer.command(at);
                 self.handle_command(node, ctx, Actor::System, msg, None);
-                self.synced[ctx.node().index()] = node.digest;
             }
             WorldTimer::Resend => {
+                self.flush(node, ctx);
                 node.resend = None;
+                // Back off while nothing gets through (a receiver down, a stalled gateway).
+                node.resend_ms = (node.resend_ms * 2).min(RESEND_MS_MAX);
                 let index = ctx.node().index();
                 for ((to, _), pending) in node.outbox.iter_mut() {
                     pending.resends += 1;
@@ -981,6 +1035,8 @@ impl Ticketing {
                 .all(|(i, stored)| stored.0 as usize == i)
         );
         self.logs[index].truncate(records);
+        self.senders[index].truncate(records);
+        self.observed[index] = self.observed[index].min(records as u32);
         let mut rebuild = Rebuild {
             replay: records,
             rearm_timers: true,
@@ -1002,7 +1058,7 @@ impl Ticketing {
             if self.observer.take_crashed_awaiting(ctx.node()) {
                 ctx.sometimes(probes::CRASH_BETWEEN_RESERVE_AND_PAY);
             }
-            if !node.outbox.is_empty() {
+            if self.observer.take_crashed_unsent(ctx.node()) {
                 ctx.sometimes(probes::CRASH_WITH_UNSENT_OUTBOX);
             }
             if rebuild.rearm_timers {
@@ -1080,8 +1136,18 @@ fn arm(node: &mut ServiceNode, ctx: &mut Ctx<'_, Ticketing>, timer: Timer, at: T
     node.digest.timers ^= hash_of(3, &(&timer, &at));
 }
 
+/// Sends now, or after the pending sync if anything is unsynced: nothing leaves a
+/// service before the state it reflects is durable.
+fn send(node: &mut ServiceNode, ctx: &mut Ctx<'_, Ticketing>, to: NodeId, msg: Msg) {
+    if node.unsynced {
+        node.deferred.push((to, msg));
+    } else {
+        ctx.send(to, msg);
+    }
+}
+
 fn ensure_resend(node: &mut ServiceNode, ctx: &mut Ctx<'_, Ticketing>) {
     if node.resend.is_none() && (!node.outbox.is_empty() || !node.gateway_pending.is_empty()) {
-        node.resend = Some(ctx.set_liveness_timer(RESEND_MS, WorldTimer::Resend));
+        node.resend = Some(ctx.set_liveness_timer(node.resend_ms, WorldTimer::Resend));
     }
 }

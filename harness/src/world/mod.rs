@@ -313,6 +313,15 @@ pub enum WorldTimer {
     },
     /// A service resends its unacknowledged outbox and unanswered gateway calls.
     Resend,
+    /// A service syncs its log and sends what waited for the sync (group commit).
+    Flush,
+    /// The gateway finishes a call it stalled on.
+    GatewayStalled {
+        /// Who called.
+        to: NodeId,
+        /// The call.
+        call: turnstile_core::payment::GatewayCall,
+    },
     /// The gateway sends a late answer.
     GatewayLate {
         /// To whom.
@@ -352,6 +361,12 @@ pub struct Ticketing {
     pub(crate) logs: Vec<Vec<Entry>>,
     /// Per node, the digest of its state at its last sync.
     pub(crate) synced: Vec<Digest>,
+    /// Per node and log entry, the actor the world knows sent the command.
+    pub(crate) senders: Vec<Vec<Actor>>,
+    /// Per node, how many log entries the observer has judged (the synced ones).
+    pub(crate) observed: Vec<u32>,
+    /// Per node, whether outbox messages wait for a sync.
+    pub(crate) unsent_outbox: Vec<bool>,
     pub(crate) observer: Observer,
     pub(crate) ledger: Ledger,
     pub(crate) current_actor: Actor,
@@ -371,6 +386,9 @@ impl Ticketing {
             board: Board::default(),
             logs: Vec::new(),
             synced: Vec::new(),
+            unsent_outbox: Vec::new(),
+            senders: Vec::new(),
+            observed: Vec::new(),
             observer: Observer::default(),
             ledger: Ledger::default(),
             current_actor: Actor::System,
@@ -553,6 +571,15 @@ impl System for Ticketing {
         }
         self.synced.clear();
         self.synced.resize(nodes, Digest::default());
+        self.unsent_outbox.clear();
+        self.unsent_outbox.resize(nodes, false);
+        self.senders.resize_with(nodes, Vec::new);
+        self.senders.truncate(nodes);
+        for senders in &mut self.senders {
+            senders.clear();
+        }
+        self.observed.clear();
+        self.observed.resize(nodes, 0);
         self.observer.reset(&self.layout);
     }
 
@@ -584,7 +611,10 @@ impl System for Ticketing {
         msg: Msg,
     ) {
         match node {
-            Node::Service(service) => self.service_message(service, ctx, envelope, msg),
+            Node::Service(service) => {
+                self.service_message(service, ctx, envelope, msg);
+                self.end_service_step(service, ctx);
+            }
             Node::Gateway => self.gateway_message(ctx, envelope.from, msg),
             Node::Client(client) => self.client_message(client, ctx, envelope.from, msg),
         }
@@ -592,7 +622,13 @@ impl System for Ticketing {
 
     fn on_timer(&mut self, node: &mut Node, ctx: &mut Ctx<'_, Self>, timer: WorldTimer) {
         match (node, timer) {
-            (Node::Service(service), timer) => self.service_timer(service, ctx, timer),
+            (Node::Service(service), timer) => {
+                self.service_timer(service, ctx, timer);
+                self.end_service_step(service, ctx);
+            }
+            (Node::Gateway, WorldTimer::GatewayStalled { to, call }) => {
+                self.gateway_unstall(ctx, to, call);
+            }
             (Node::Gateway, WorldTimer::GatewayLate { to, key, outcome }) => {
                 ctx.send(to, Msg::GatewayReply { key, outcome });
             }
@@ -610,7 +646,12 @@ impl System for Ticketing {
     }
 
     fn on_crash(&mut self, node: NodeId) {
-        self.observer.crashed(node, &self.synced);
+        let unsent = self
+            .unsent_outbox
+            .get(node.index())
+            .copied()
+            .unwrap_or(false);
+        self.observer.crashed(node, unsent);
     }
 
     fn check_always(&self, _view: &View<'_, Self>) -> Result<(), Violation> {
