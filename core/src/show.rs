@@ -286,7 +286,10 @@ pub struct ShowDetails {
 impl ShowDetails {
     /// The venue's capacity: the sum of its sections' capacities.
     pub fn venue_capacity(&self) -> u64 {
-        self.sections.iter().map(|spec| u64::from(spec.capacity)).sum()
+        self.sections
+            .iter()
+            .map(|spec| u64::from(spec.capacity))
+            .sum()
     }
 }
 

@@ -1085,3 +1085,123 @@ fn a_ticket_issued_after_its_show_was_cancelled_is_still_refunded() {
     );
     world.check_replay();
 }
+
+#[test]
+fn a_refused_resale_capture_puts_the_listing_back_for_the_next_buyer() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    world.initiate(1, ALICE, 0, 1).unwrap();
+    world.pay(1, ALICE).unwrap();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    world
+        .ticket_command(
+            ticket,
+            Actor::Customer(ALICE),
+            TicketCommand::List {
+                price: Money(8_000),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        world.ticket_command(
+            ticket,
+            Actor::Customer(ALICE),
+            TicketCommand::List {
+                price: Money(8_001)
+            }
+        ),
+        Err(ticket::TicketError::AlreadyListed)
+    );
+    world
+        .gateway
+        .decline_capture
+        .insert(PaymentId::Resale(ResaleId(1)));
+    let buy = |resale| ResaleCommand::Buy {
+        resale: ResaleId(resale),
+        ticket,
+        price: Money(8_000),
+        method: CARD,
+    };
+    let id = world.id();
+    world
+        .resale(ResaleId(1), id, Actor::Customer(BOB), buy(1))
+        .unwrap();
+    world.settle();
+    assert_eq!(
+        world.resales[&ResaleId(1)].state().status(),
+        Some(ResaleStatus::Compensated)
+    );
+    assert_eq!(
+        world.ledger(PaymentId::Resale(ResaleId(1))),
+        [8_000, 0, 0, 0, 1]
+    );
+    assert_eq!(world.tickets[&ticket].state().owner(), Some(ALICE));
+    let id = world.id();
+    world
+        .resale(ResaleId(2), id, Actor::Customer(BOB), buy(2))
+        .unwrap();
+    world.settle();
+    assert_eq!(
+        world.resales[&ResaleId(2)].state().status(),
+        Some(ResaleStatus::Completed)
+    );
+    assert_eq!(world.tickets[&ticket].state().owner(), Some(BOB));
+    world.check_replay();
+}
+
+#[test]
+fn transfer_moves_rights_not_money_and_stops_at_24_hours() {
+    let mut world = World::new();
+    let start = world.now.plus(10 * DAY_MS);
+    world.create_show(10 * DAY_MS, &[("A", 10)], 100);
+    world.initiate(1, ALICE, 0, 1).unwrap();
+    world.pay(1, ALICE).unwrap();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    world
+        .ticket_command(
+            ticket,
+            Actor::Customer(ALICE),
+            TicketCommand::Transfer { to: BOB },
+        )
+        .unwrap();
+    assert_eq!(
+        world.ticket_command(
+            ticket,
+            Actor::Customer(ALICE),
+            TicketCommand::Transfer { to: ALICE }
+        ),
+        Err(ticket::TicketError::NotTicketOwner)
+    );
+    world.now = Timestamp(start.0 - DAY_MS - 1);
+    world
+        .ticket_command(
+            ticket,
+            Actor::Customer(BOB),
+            TicketCommand::Transfer { to: ALICE },
+        )
+        .unwrap();
+    world.now = Timestamp(start.0 - DAY_MS + 1);
+    assert_eq!(
+        world.ticket_command(
+            ticket,
+            Actor::Customer(ALICE),
+            TicketCommand::Transfer { to: BOB }
+        ),
+        Err(ticket::TicketError::TooCloseToShow)
+    );
+    // 1 ms under 24 h: a cancellation refunds nothing (< 3 days) to the buying payment.
+    world
+        .ticket_command(ticket, Actor::Customer(ALICE), TicketCommand::Cancel)
+        .unwrap();
+    assert_eq!(
+        world.ledger(PaymentId::Order(OrderId(1))),
+        [10_000, 10_000, 0, 0, 0]
+    );
+    world.check_replay();
+}
