@@ -146,6 +146,10 @@ pub struct Choices {
     source: Source,
     draws: u64,
     recording: bool,
+    /// Seeded and not recording: the hot path, one branch per draw.
+    fast: bool,
+    /// The generator of the fast path (a copy of the `Prng` source's state).
+    rng: Xoshiro256pp,
     tape: Recording,
 }
 
@@ -175,10 +179,16 @@ impl Choices {
     }
 
     fn with_source(source: Source) -> Self {
+        let (fast, rng) = match &source {
+            Source::Prng(rng) => (true, rng.clone()),
+            _ => (false, Xoshiro256pp::from_seed(0)),
+        };
         Self {
             source,
             draws: 0,
             recording: false,
+            fast,
+            rng,
             tape: Recording::default(),
         }
     }
@@ -186,6 +196,7 @@ impl Choices {
     /// Switches on recording of draws and spans (for shrinking and traces).
     pub fn record(mut self) -> Self {
         self.recording = true;
+        self.fast = false;
         self
     }
 
@@ -217,8 +228,18 @@ impl Choices {
             return 0;
         }
         self.draws += 1;
-        let value = match &mut self.source {
-            Source::Prng(rng) => rng.below_inclusive(max),
+        if self.fast {
+            return self.rng.below_inclusive(max);
+        }
+        self.draw_slow(max)
+    }
+
+    /// Every source but the fast path, and recording.
+    #[cold]
+    #[inline(never)]
+    fn draw_slow(&mut self, max: u64) -> u64 {
+        let value = match self.source {
+            Source::Prng(_) => self.rng.below_inclusive(max),
             _ => self.draw_replayed(max),
         };
         if self.recording {
@@ -232,7 +253,7 @@ impl Choices {
     #[inline(never)]
     fn draw_replayed(&mut self, max: u64) -> u64 {
         match &mut self.source {
-            Source::Prng(rng) => rng.below_inclusive(max),
+            Source::Prng(_) => self.rng.below_inclusive(max),
             Source::Tape { values, position } => {
                 let value = values.get(*position).copied().unwrap_or(0);
                 *position += 1;

@@ -234,6 +234,7 @@ impl<E> EventQueue<E> {
     /// Moves far events whose instant entered the wheel into their buckets; called as
     /// soon as `base_ms` advances, before any push can reach those buckets, so they keep
     /// their place in `(time, seq)` order.
+    #[inline(never)]
     fn migrate(&mut self) {
         while let Some(key) = self.far.peek().copied() {
             if key.time_ms - self.base_ms >= WHEEL_MS {
@@ -264,7 +265,9 @@ impl<E> EventQueue<E> {
         }
         if time_ms != self.base_ms || self.in_wheel == 0 {
             self.base_ms = time_ms;
-            self.migrate();
+            if !self.far.is_empty() {
+                self.migrate();
+            }
         }
         let index = (time_ms % WHEEL_MS) as usize;
         let bucket = &mut self.buckets[index];
