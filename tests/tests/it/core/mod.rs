@@ -8,6 +8,8 @@ mod mini_world;
 mod support;
 
 mod inventory;
+mod laws;
+mod model;
 mod pricing;
 mod saga;
 mod show;
