@@ -715,3 +715,33 @@ fn a_cancelled_tickets_seat_goes_back_on_sale_once() {
         InventoryError::TicketNotSold { .. }
     ));
 }
+
+#[test]
+fn nothing_more_is_bought_once_the_show_has_started_even_before_the_phase_change_lands() {
+    // Pins down: at the start nothing more can be bought — a hold still live past the start cannot be confirmed or extended at now ≥ start, whether or not the show's "ended" phase has reached the section.
+    let mut host = open_section(general(10, 1_000), START);
+    let initiated_at = Timestamp(START.0 - MINUTE_MS);
+    service(&mut host, initiated_at, reserve(1, 2, initiated_at)).new_event();
+    service(&mut host, initiated_at, reserve(2, 2, initiated_at)).new_event();
+    assert!(
+        host.state().hold_is_live(OrderId(1), START),
+        "the hold outlives the start"
+    );
+    let confirmed_at_start = service(&mut host, START, confirm(1));
+    assert!(
+        matches!(confirmed_at_start, Outcome::Rejected(_)),
+        "a confirm at the start must be refused, got {confirmed_at_start:?}"
+    );
+    assert!(matches!(
+        service(
+            &mut host,
+            START,
+            InventoryCommand::Extend {
+                order: OrderId(2),
+                expires_at: initiated_at.plus(15 * MINUTE_MS),
+            }
+        ),
+        Outcome::Rejected(_)
+    ));
+    assert_eq!(host.state().counts().sold, 0, "sold after the start");
+}

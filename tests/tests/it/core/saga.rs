@@ -9,7 +9,7 @@ use turnstile_core::order::{EndCause, OrderCommand, OrderError, OrderStatus, Pay
 use turnstile_core::show::ShowCommand;
 use turnstile_core::ticket::TicketStatus;
 use turnstile_core::time::{DAY_MS, MINUTE_MS};
-use turnstile_core::{CommandId, Message, Money, OrderId, PaymentId, ShowId, Timer};
+use turnstile_core::{CommandId, Message, Money, OrderId, PaymentId, ShowId, Timer, Timestamp};
 
 const ORDER: OrderId = OrderId(1);
 /// Two seats at 50.00, regular tier (the show is 10 days away).
@@ -752,4 +752,45 @@ fn unknown_gateway_outcomes_are_resolved_by_status_query_and_never_move_money_tw
             );
         }
     }
+}
+
+#[test]
+fn an_order_whose_payment_lands_after_the_start_is_not_sold() {
+    // Pins down: at the start nothing more can be bought: an authorization answered after the start ends the order without a sale or a capture, even if the section has not yet heard that the show started.
+    let start = T0.plus(10 * DAY_MS);
+    let mut world = MiniWorld::with_show(start, vec![general(CAPACITY, 5_000)]);
+    world.now = Timestamp(start.0 - 2 * MINUTE_MS);
+    world.gateway.script.insert(
+        (PaymentId::Order(ORDER), CallKind::Authorize),
+        [Scripted::Hold].into(),
+    );
+    world.initiate(ALICE, ORDER, 2, None).unwrap();
+    world.settle();
+    world.pay(ALICE, ORDER).unwrap();
+    world.settle();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Authorizing));
+    // The show starts; its phase change to the section is still in flight.
+    world.park = Some(Box::new(|message: &Message| {
+        matches!(
+            message,
+            Message::Inventory {
+                body: InventoryCommand::SetPhase { .. },
+                ..
+            }
+        )
+    }));
+    world.now = start;
+    world.fire_due_timers();
+    world.release_gateway(Scripted::Approve);
+    assert_ne!(
+        world.order_status(ORDER),
+        Some(OrderStatus::Completed),
+        "bought after the start"
+    );
+    assert_eq!(
+        world.ledger(ORDER).captured,
+        Money::ZERO,
+        "captured after the start"
+    );
+    assert_eq!(world.inventory(0).counts().sold, 0);
 }
