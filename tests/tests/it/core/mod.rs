@@ -11,6 +11,7 @@ mod inventory;
 mod laws;
 mod model;
 mod pricing;
+mod read_models;
 mod saga;
 mod show;
 mod tickets;
