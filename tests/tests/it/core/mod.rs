@@ -10,6 +10,7 @@ mod support;
 mod inventory;
 mod laws;
 mod model;
+mod payment;
 mod pricing;
 mod read_models;
 mod saga;

@@ -468,3 +468,98 @@ fn only_the_owner_acts_on_a_ticket_and_only_services_issue_or_hand_it_over() {
     }
     assert_eq!(world.tickets[&ticket].state(), &before);
 }
+
+#[test]
+fn the_show_cancelled_during_a_resale_refunds_the_buyer_and_the_original_payment() {
+    // Pins down: a resale whose capture lands after the show's cancellation gives the buyer R back and the original payment P; nobody keeps a ticket to a cancelled show.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.gateway.script.insert(
+        (PaymentId::Resale(ResaleId(1)), CallKind::Capture),
+        [Scripted::Hold].into(),
+    );
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    world.release_gateway(Scripted::Approve);
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Refunded);
+    assert_eq!(status(&world, ticket), TicketStatus::ShowCancelled);
+    let resale = world.gateway.ledger(PaymentId::Resale(ResaleId(1)));
+    assert_eq!((resale.captured, resale.refunded), (R, R));
+    let original = world.ledger(OrderId(1));
+    assert_eq!((original.refunded, original.paid_out), (P, Money::ZERO));
+    assert_eq!(
+        world.gateway.payouts.get(&ALICE),
+        None,
+        "no payout for a sale that did not happen"
+    );
+    no_violations(&world);
+}
+
+#[test]
+fn a_ticket_issued_after_its_show_was_cancelled_is_refunded_in_full() {
+    // Pins down: every valid ticket of a cancelled show is refunded, even one whose issue was still in flight when the show was cancelled.
+    let mut world = world();
+    world.park = Some(Box::new(|message: &turnstile_core::Message| {
+        matches!(message, turnstile_core::Message::Ticket { .. })
+    }));
+    world.initiate(ALICE, OrderId(1), 2, None).unwrap();
+    world.settle();
+    world.pay(ALICE, OrderId(1)).unwrap();
+    world.settle();
+    assert_eq!(world.order_status(OrderId(1)), Some(OrderStatus::Completed));
+    assert!(world.tickets.is_empty(), "the issues are in flight");
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    world.park = None;
+    world.unpark_all();
+    world.settle();
+    assert_eq!(world.ledger(OrderId(1)).refunded, Money(2 * P.0));
+    assert!(world.valid_tickets(OrderId(1)).is_empty());
+    no_violations(&world);
+}
+
+#[test]
+fn a_resold_ticket_resold_again_splits_a_show_cancellation_refund_along_the_chain() {
+    // Pins down: after two resales (P → R → R2) a show cancellation refunds P − R, R − R2 and R2 to the three payments, and each seller keeps their payout.
+    let r2 = Money(3_000);
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    assert_eq!(
+        world.ticket_command(BOB, ticket, list(Money(R.0 + 1))),
+        Err(TicketError::InvalidResalePrice {
+            price: Money(R.0 + 1),
+            paid: R
+        }),
+        "R ≤ what the current owner paid"
+    );
+    world.ticket_command(BOB, ticket, list(r2)).unwrap();
+    world.buy_resale(CAROL, ResaleId(2), ticket, r2).unwrap();
+    world.settle();
+    assert_eq!(owner(&world, ticket), CAROL);
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    assert_eq!(world.ledger(OrderId(1)).refunded, Money(P.0 - R.0));
+    assert_eq!(
+        world
+            .gateway
+            .ledger(PaymentId::Resale(ResaleId(1)))
+            .refunded,
+        Money(R.0 - r2.0)
+    );
+    assert_eq!(
+        world
+            .gateway
+            .ledger(PaymentId::Resale(ResaleId(2)))
+            .refunded,
+        r2
+    );
+    assert_eq!(world.gateway.payouts.get(&ALICE), Some(&R));
+    assert_eq!(world.gateway.payouts.get(&BOB), Some(&r2));
+    no_violations(&world);
+}

@@ -1,0 +1,452 @@
+//! Payment rules of SPEC.md on one payment: capture only what was authorized, void
+//! only an uncaptured authorization, refund and pay out only captured money not yet
+//! given back, one idempotency key per money movement, stale and duplicate gateway
+//! answers ignored, and only our own services may ask.
+
+use super::support::{Host, Outcome, T0};
+use quickcheck::{QuickCheck, TestResult};
+use turnstile_core::payment::{
+    GATEWAY_ATTEMPTS_MAX, GatewayKey, GatewayOutcome, Operation, Payment, PaymentCommand,
+    PaymentError, PaymentEvent, PaymentMethod, PaymentStatus,
+};
+use turnstile_core::policy::{Tier, quote, refund_share};
+use turnstile_core::time::DAY_MS;
+use turnstile_core::{
+    Actor, BasisPoints, CustomerId, Effect, Money, OrderId, PaymentId, PayoutId, RefundId,
+    TicketId, Timestamp,
+};
+
+const PAYMENT: PaymentId = PaymentId::Order(OrderId(1));
+const AMOUNT: Money = Money(10_000);
+
+fn key(operation: Operation, attempt: u8) -> GatewayKey {
+    GatewayKey {
+        payment: PAYMENT,
+        operation,
+        attempt,
+    }
+}
+
+fn service(host: &mut Host<Payment>, body: PaymentCommand) -> Outcome<PaymentEvent, PaymentError> {
+    host.send(&(), Actor::Service, T0, body)
+}
+
+fn reply(
+    host: &mut Host<Payment>,
+    key: GatewayKey,
+    outcome: GatewayOutcome,
+) -> Outcome<PaymentEvent, PaymentError> {
+    service(host, PaymentCommand::GatewayReplied { key, outcome })
+}
+
+fn refund_id(index: u8) -> RefundId {
+    RefundId {
+        payment: PAYMENT,
+        ticket: Some(TicketId {
+            order: OrderId(1),
+            index,
+        }),
+    }
+}
+
+fn authorized() -> Host<Payment> {
+    let mut host = Host::<Payment>::default();
+    service(
+        &mut host,
+        PaymentCommand::Authorize {
+            payment: PAYMENT,
+            customer: CustomerId(1),
+            amount: AMOUNT,
+            method: PaymentMethod { token: 1 },
+        },
+    )
+    .new_event();
+    reply(
+        &mut host,
+        key(Operation::Authorize, 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    host
+}
+
+fn captured() -> Host<Payment> {
+    let mut host = authorized();
+    service(&mut host, PaymentCommand::Capture).new_event();
+    reply(
+        &mut host,
+        key(Operation::Capture, 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Captured));
+    host
+}
+
+/// The gateway calls among `effects`.
+fn calls(effects: &[Effect]) -> Vec<turnstile_core::payment::GatewayCall> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Gateway(call) => Some(*call),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn capture_takes_exactly_the_authorized_amount_and_needs_an_authorization() {
+    // Pins down: Capture before the authorization is NoAuthorization; after it, the gateway is asked to capture exactly the authorized amount, once.
+    let mut host = Host::<Payment>::default();
+    assert_eq!(
+        service(&mut host, PaymentCommand::Capture).rejection(),
+        PaymentError::PaymentNotFound
+    );
+    service(
+        &mut host,
+        PaymentCommand::Authorize {
+            payment: PAYMENT,
+            customer: CustomerId(1),
+            amount: AMOUNT,
+            method: PaymentMethod { token: 1 },
+        },
+    )
+    .new_event();
+    assert_eq!(
+        service(&mut host, PaymentCommand::Capture).rejection(),
+        PaymentError::NoAuthorization {
+            status: PaymentStatus::Pending
+        }
+    );
+    reply(
+        &mut host,
+        key(Operation::Authorize, 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    let effects = service(&mut host, PaymentCommand::Capture).effects();
+    let calls = calls(&effects);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].request,
+        turnstile_core::payment::GatewayRequest::Capture { amount: AMOUNT }
+    );
+    assert_eq!(
+        service(&mut host, PaymentCommand::Capture),
+        Outcome::Ignored,
+        "no second capture"
+    );
+}
+
+#[test]
+fn only_an_uncaptured_authorization_is_voided() {
+    // Pins down: Void of an authorization asks the gateway to void; Void of captured money is AlreadyCaptured; a second Void asks nothing.
+    let mut host = authorized();
+    let effects = service(&mut host, PaymentCommand::Void).effects();
+    assert_eq!(calls(&effects).len(), 1);
+    assert_eq!(service(&mut host, PaymentCommand::Void), Outcome::Ignored);
+    reply(&mut host, key(Operation::Void, 0), GatewayOutcome::Approved).new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Voided));
+    assert!(matches!(
+        service(&mut host, PaymentCommand::Capture).rejection(),
+        PaymentError::NoAuthorization { .. }
+    ));
+    let mut host = captured();
+    assert_eq!(
+        service(&mut host, PaymentCommand::Void).rejection(),
+        PaymentError::AlreadyCaptured
+    );
+}
+
+#[test]
+fn refunds_draw_only_on_captured_money_not_yet_refunded_or_paid_out() {
+    // Pins down: refunds and payouts together never exceed the capture; a repeated refund id asks nothing; RefundAll takes exactly what is left; the status follows.
+    let mut host = authorized();
+    assert!(matches!(
+        service(
+            &mut host,
+            PaymentCommand::Refund {
+                refund: refund_id(0),
+                amount: Money(1)
+            }
+        )
+        .rejection(),
+        PaymentError::ExceedsCaptured { .. }
+    ));
+    let mut host = captured();
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund: refund_id(0),
+            amount: Money(6_000),
+        },
+    )
+    .new_event();
+    assert_eq!(
+        service(
+            &mut host,
+            PaymentCommand::Refund {
+                refund: refund_id(0),
+                amount: Money(6_000)
+            }
+        ),
+        Outcome::Ignored
+    );
+    assert_eq!(
+        service(
+            &mut host,
+            PaymentCommand::Payout {
+                payout: PayoutId {
+                    resale: turnstile_core::ResaleId(1)
+                },
+                amount: Money(4_001),
+                to: CustomerId(2)
+            }
+        )
+        .rejection(),
+        PaymentError::ExceedsCaptured {
+            requested: Money(4_001),
+            refundable: Money(4_000)
+        }
+    );
+    reply(
+        &mut host,
+        key(Operation::Refund(refund_id(0)), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(
+        host.state().status(),
+        Some(PaymentStatus::PartiallyRefunded)
+    );
+    let all = RefundId {
+        payment: PAYMENT,
+        ticket: None,
+    };
+    let event = service(&mut host, PaymentCommand::RefundAll { refund: all }).new_event();
+    assert_eq!(
+        event,
+        PaymentEvent::RefundRequested {
+            refund: all,
+            amount: Money(4_000)
+        }
+    );
+    reply(
+        &mut host,
+        key(Operation::Refund(all), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Refunded));
+    assert_eq!(
+        service(
+            &mut host,
+            PaymentCommand::RefundAll {
+                refund: RefundId {
+                    payment: PAYMENT,
+                    ticket: Some(TicketId {
+                        order: OrderId(1),
+                        index: 7
+                    })
+                }
+            }
+        ),
+        Outcome::Ignored,
+        "nothing left to refund"
+    );
+}
+
+#[test]
+fn stale_and_duplicate_gateway_answers_are_ignored() {
+    // Pins down: a second answer for a settled call, an answer for an older attempt, or for a call never made changes nothing.
+    let mut host = captured();
+    assert_eq!(
+        reply(
+            &mut host,
+            key(Operation::Capture, 0),
+            GatewayOutcome::Approved
+        ),
+        Outcome::Ignored
+    );
+    assert_eq!(
+        reply(
+            &mut host,
+            key(Operation::Capture, 0),
+            GatewayOutcome::Declined
+        ),
+        Outcome::Ignored
+    );
+    assert_eq!(
+        reply(&mut host, key(Operation::Void, 0), GatewayOutcome::Approved),
+        Outcome::Ignored
+    );
+    assert_eq!(host.state().details.as_ref().unwrap().captured, AMOUNT);
+}
+
+#[test]
+fn an_unknown_outcome_is_resolved_by_a_status_query_on_the_same_key() {
+    // Pins down: a timed-out call asks the gateway for the status of the same key; nothing is told to the saga until it is resolved; "never received" reissues the same key.
+    let mut host = authorized();
+    service(&mut host, PaymentCommand::Capture).new_event();
+    let effects = reply(
+        &mut host,
+        key(Operation::Capture, 0),
+        GatewayOutcome::Unknown,
+    )
+    .effects();
+    assert_eq!(calls(&effects).len(), 1);
+    assert_eq!(calls(&effects)[0].key, key(Operation::Capture, 0));
+    assert_eq!(
+        calls(&effects)[0].request,
+        turnstile_core::payment::GatewayRequest::Status
+    );
+    assert!(
+        effects
+            .iter()
+            .all(|effect| !matches!(effect, Effect::Send(_))),
+        "the saga hears nothing yet"
+    );
+    let effects = reply(
+        &mut host,
+        key(Operation::Capture, 0),
+        GatewayOutcome::NotFound,
+    )
+    .effects();
+    assert_eq!(
+        calls(&effects)[0].key,
+        key(Operation::Capture, 0),
+        "the same key again"
+    );
+    let effects = reply(
+        &mut host,
+        key(Operation::Capture, 0),
+        GatewayOutcome::Approved,
+    )
+    .effects();
+    assert!(
+        effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::Send(_))),
+        "now the saga is told"
+    );
+    assert_eq!(host.state().status(), Some(PaymentStatus::Captured));
+}
+
+#[test]
+fn a_declined_refund_is_retried_with_a_fresh_key_then_abandoned_without_moving_money() {
+    // Pins down: each declined refund attempt gets the next key; after the last attempt the refund is abandoned and its amount is refundable again.
+    let mut host = captured();
+    let refund = refund_id(0);
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund,
+            amount: AMOUNT,
+        },
+    )
+    .new_event();
+    for attempt in 0..GATEWAY_ATTEMPTS_MAX {
+        let outcome = reply(
+            &mut host,
+            key(Operation::Refund(refund), attempt),
+            GatewayOutcome::Declined,
+        );
+        let event = outcome.new_event();
+        if attempt + 1 < GATEWAY_ATTEMPTS_MAX {
+            assert_eq!(
+                event,
+                PaymentEvent::CallReissued {
+                    key: key(Operation::Refund(refund), attempt + 1)
+                }
+            );
+        } else {
+            assert_eq!(
+                event,
+                PaymentEvent::OperationAbandoned {
+                    operation: Operation::Refund(refund)
+                }
+            );
+        }
+    }
+    let details = host.state().details.clone().unwrap();
+    assert_eq!(
+        (details.refunded, details.refundable()),
+        (Money::ZERO, AMOUNT)
+    );
+}
+
+#[test]
+fn only_our_services_talk_to_a_payment() {
+    // Pins down: authorization per actor: customers, organizers and the system can never authorize, capture, void, refund or pay out.
+    let mut host = captured();
+    for actor in [
+        Actor::Customer(CustomerId(1)),
+        Actor::Organizer(super::support::ORGANIZER),
+        Actor::System,
+    ] {
+        for body in [
+            PaymentCommand::Capture,
+            PaymentCommand::Void,
+            PaymentCommand::RefundAll {
+                refund: refund_id(0),
+            },
+            PaymentCommand::GatewayReplied {
+                key: key(Operation::Capture, 0),
+                outcome: GatewayOutcome::Approved,
+            },
+        ] {
+            assert_eq!(
+                host.send(&(), actor, T0, body).rejection(),
+                PaymentError::NotAuthorized { actor }
+            );
+        }
+    }
+}
+
+#[test]
+fn quotes_equal_a_naive_per_seat_computation() {
+    // Pins down: for any base price, quantity and start distance, the quote is the tier by d ≥ 30 / ≥ 7 days, each seat rounded half up in u128, summed, or an overflow error.
+    fn property(base: u64, quantity: u8, days_out: u16) -> TestResult {
+        let quantity = quantity % 9;
+        let start = Timestamp(T0.0 + u64::from(days_out % 60) * DAY_MS);
+        let initiated_at = T0;
+        let bp: u128 = match u64::from(days_out % 60) {
+            d if d >= 30 => 8_000,
+            d if d >= 7 => 10_000,
+            _ => 11_000,
+        };
+        let seat = (u128::from(base) * bp + 5_000) / 10_000;
+        let total = seat * u128::from(quantity);
+        let expected = u64::try_from(seat).ok().zip(u64::try_from(total).ok());
+        match (quote(Money(base), quantity, initiated_at, start), expected) {
+            (Ok(quote), Some((seat, total))) => TestResult::from_bool(
+                quote.seat_price == Money(seat)
+                    && quote.total == Money(total)
+                    && quote.tier == Tier::at(initiated_at, start),
+            ),
+            (Err(_), None) => TestResult::passed(),
+            _ => TestResult::failed(),
+        }
+    }
+    QuickCheck::new().quickcheck(property as fn(u64, u8, u16) -> TestResult);
+}
+
+#[test]
+fn refund_shares_equal_the_100_50_0_policy_for_any_distance() {
+    // Pins down: for any time to start d, the refund share is 100 % if d > 7 days, 50 % if 3 ≤ d ≤ 7 days, 0 otherwise.
+    fn property(distance_ms: u32, scale: u8) -> bool {
+        let d = u64::from(distance_ms) * u64::from(scale % 4 + 1);
+        let start = Timestamp(T0.0 + 10 * DAY_MS);
+        let now = Timestamp(start.0 - d.min(10 * DAY_MS));
+        let d = start.0 - now.0;
+        let expected = if d > 7 * DAY_MS {
+            BasisPoints(10_000)
+        } else if d >= 3 * DAY_MS {
+            BasisPoints(5_000)
+        } else {
+            BasisPoints(0)
+        };
+        refund_share(now, start) == expected
+    }
+    QuickCheck::new().quickcheck(property as fn(u32, u8) -> bool);
+}
