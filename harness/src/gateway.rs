@@ -67,7 +67,7 @@ impl GatewayProfile {
             0
         };
         let twice_per_mille = rate(setup, 300);
-        let stall_per_mille = rate(setup, 50);
+        let stall_per_mille = rate(setup, 100);
         Self {
             decline_per_mille,
             capture_decline_per_mille,

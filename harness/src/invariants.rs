@@ -1220,8 +1220,7 @@ pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), V
         if let Some(index) = world.layout.section_index(obs.section)
             && let Some(hold) = observer.sections[index].holds.get(order)
             && (hold.state == HoldState::Held
-                || (hold.state == HoldState::Sold
-                    && u32::from(hold.returned.count_ones()) < hold.quantity))
+                || (hold.state == HoldState::Sold && hold.returned.count_ones() < hold.quantity))
         {
             return Err(Violation::new(
                 COMPENSATION_COMPLETE,

@@ -58,7 +58,7 @@ pub const RESEND_MS: u64 = 250;
 pub const RESEND_MS_MAX: u64 = 8_000;
 
 /// How long a service batches log appends before one sync (group commit).
-pub const FLUSH_MS: u64 = 2;
+pub const FLUSH_MS: u64 = 20;
 
 /// Milliseconds since the Unix epoch at virtual time 0 (2026-01-01T00:00:00Z).
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -196,6 +196,8 @@ pub struct ServiceNode {
 }
 
 /// What deciding one command came to.
+// `New` is the common case; boxing it would allocate on the hot path.
+#[allow(clippy::large_enum_variant)]
 enum Decided {
     New {
         stream: StreamId,

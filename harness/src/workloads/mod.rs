@@ -218,7 +218,7 @@ pub(crate) fn plan(world: &mut Ticketing, setup: &mut Setup<'_, Ticketing>) {
     }
     let organizer = NodeId(world.layout.organizer);
     setup.schedule_external(organizer, 0, External::Arrive);
-    if world.workload == Workload::Season && setup.draw(2) == 1 {
+    if world.workload == Workload::Season && setup.draw(1) == 1 {
         // The organizer cancels the month-away show while orders are open.
         let at_ms = setup.range(20 * SECOND_MS, 8 * MINUTE_MS);
         setup.schedule_external(organizer, at_ms, External::CancelShow { show: ShowId(1) });
@@ -656,11 +656,9 @@ impl Ticketing {
                     );
                 }
             }
-            (Purpose::Move | Purpose::CancelOwn { again: true }, _) => {
-                if client.moves_left > 0 {
-                    let after = ctx.range(200, 2_000);
-                    ctx.schedule_external(client.node, after, External::Move);
-                }
+            (Purpose::Move | Purpose::CancelOwn { again: true }, _) if client.moves_left > 0 => {
+                let after = ctx.range(200, 2_000);
+                ctx.schedule_external(client.node, after, External::Move);
             }
             _ => {}
         }

@@ -178,8 +178,8 @@ impl WorldConfig {
 /// every fault kind, time bounds long enough for a season, every check on.
 pub fn sweep_config() -> Config {
     let mut ceiling = Profile::everything(1, 50);
-    // Process faults every 1–10 s of virtual time: a run lasts minutes.
-    ceiling.process_fault_interval_ms = 1_000;
+    // Process faults every 3–30 s of virtual time: a run lasts minutes.
+    ceiling.process_fault_interval_ms = 3_000;
     ceiling.outage_ms_max = 2_000;
     Config {
         profile: ProfileMode::Swarm(ceiling),

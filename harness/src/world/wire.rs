@@ -231,6 +231,15 @@ fn target(message: &Message) -> String {
     }
 }
 
+/// A command id as traces show it: a client's own number, or the top of a derived hash.
+fn short_id(id: CommandId) -> u64 {
+    if id.is_derived() {
+        (id.0 >> 40) & 0x7f_ffff
+    } else {
+        id.0 & 0xff_ffff
+    }
+}
+
 // Traces are read by people: one short line per message, the command's name and target
 // rather than every field.
 impl fmt::Debug for Msg {
@@ -249,7 +258,7 @@ impl fmt::Debug for Msg {
                 }
                 Ok(())
             }
-            Msg::Ack(id) => write!(f, "ack #{:x}", id.0 >> 40),
+            Msg::Ack(id) => write!(f, "ack #{:x}", short_id(*id)),
             Msg::Notice { notice, .. } => match notice {
                 Notice::ShowTerms(terms) => {
                     write!(f, "notice terms show {} v{}", terms.show.0, terms.version)

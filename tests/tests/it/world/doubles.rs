@@ -1,0 +1,473 @@
+//! Each invariant broken on purpose: a faulty test double of one service (a hook that
+//! rewrites its aggregate's decision, see `turnstile::services`) must be caught by a
+//! sweep within 10,000 seeds, under the invariant's name, and shrunk.
+
+use turnstile::services::{Doubles, Rebuild, ServiceKind};
+use turnstile::world::{Ticketing, WorldConfig, sweep_config};
+use turnstile_core::ids::fingerprint;
+use turnstile_core::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
+use turnstile_core::order::{LateAnswer, Order, OrderCommand, OrderError, OrderEvent};
+use turnstile_core::payment::{
+    GatewayCall, GatewayKey, GatewayRequest, Operation, Payment, PaymentError, PaymentEvent,
+};
+use turnstile_core::ticket::{Ticket, TicketError, TicketEvent};
+use turnstile_core::{ArmedTimer, Decision, Effect, Effects, Envelope, Money, Timer, recorded};
+use turnstile_sim::{Choices, Sim, shrink};
+
+/// Sweeps seeds until one fails `invariant`, then shrinks it; panics if none of 10,000
+/// seeds does.
+fn assert_caught(invariant: &str, doubles: Doubles) {
+    let config = WorldConfig::sweep().with_doubles(doubles);
+    let mut sim = Sim::new(sweep_config());
+    let mut world = Ticketing::new(config);
+    for seed in 0..10_000 {
+        let outcome = sim.run(&mut world, Choices::from_seed(seed));
+        let Some(failure) = outcome.failure else {
+            continue;
+        };
+        if failure.violation.invariant != invariant {
+            continue;
+        }
+        let shrunk = shrink(&mut sim, &mut world, Choices::from_seed(seed), 300)
+            .expect("the failing seed fails again");
+        assert_eq!(shrunk.failure.violation.invariant, invariant);
+        assert!(shrunk.steps <= shrunk.original_steps);
+        eprintln!(
+            "{invariant}: caught at seed {seed}, shrunk from {} to {} steps: {}",
+            shrunk.original_steps, shrunk.steps, shrunk.failure
+        );
+        return;
+    }
+    panic!("no seed of 10,000 caught `{invariant}`");
+}
+
+/// Inventory that holds general-admission places it does not have.
+fn oversell(
+    state: &Inventory,
+    command: &Envelope<InventoryCommand>,
+    result: &mut Result<Decision<InventoryEvent>, InventoryError>,
+) {
+    let InventoryCommand::Reserve {
+        order,
+        quantity,
+        seats: None,
+        initiated_at,
+        expires_at,
+    } = &command.body
+    else {
+        return;
+    };
+    let (Err(InventoryError::InsufficientInventory { .. }), None, Some(setup)) =
+        (&*result, state.seat_map(), state.setup())
+    else {
+        return;
+    };
+    let event = InventoryEvent::SeatsReserved {
+        order: *order,
+        quantity: *quantity as u8,
+        seats: Default::default(),
+        initiated_at: *initiated_at,
+        expires_at: *expires_at,
+    };
+    let mut effects = Effects::new();
+    effects.push(Effect::Arm(ArmedTimer {
+        timer: Timer::HoldExpiry {
+            section: setup.section,
+            order: *order,
+        },
+        at: *expires_at,
+    }));
+    let fingerprint = fingerprint(&command.actor, &command.body);
+    *result = Ok(Decision::Accepted {
+        event: recorded(command, fingerprint, event),
+        effects,
+    });
+}
+
+#[test]
+fn no_oversell_is_caught() {
+    // An inventory that reserves beyond its capacity breaks `no_oversell`.
+    assert_caught(
+        "no_oversell",
+        Doubles {
+            inventory: Some(oversell),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Inventory that holds a numbered seat someone else holds.
+fn double_seat(
+    state: &Inventory,
+    command: &Envelope<InventoryCommand>,
+    result: &mut Result<Decision<InventoryEvent>, InventoryError>,
+) {
+    let InventoryCommand::Reserve {
+        order,
+        quantity,
+        seats: Some(labels),
+        initiated_at,
+        expires_at,
+    } = &command.body
+    else {
+        return;
+    };
+    let (Err(InventoryError::SeatNotFree { .. }), Some(map)) = (&*result, state.seat_map()) else {
+        return;
+    };
+    let seats = labels
+        .iter()
+        .filter_map(|label| map.layout().seat(label))
+        .collect();
+    let event = InventoryEvent::SeatsReserved {
+        order: *order,
+        quantity: *quantity as u8,
+        seats,
+        initiated_at: *initiated_at,
+        expires_at: *expires_at,
+    };
+    let fingerprint = fingerprint(&command.actor, &command.body);
+    *result = Ok(Decision::Accepted {
+        event: recorded(command, fingerprint, event),
+        effects: Effects::new(),
+    });
+}
+
+#[test]
+fn no_double_seat_is_caught() {
+    // An inventory that gives a held numbered seat to a second order breaks `no_double_seat`.
+    assert_caught(
+        "no_double_seat",
+        Doubles {
+            inventory: Some(double_seat),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Payment that captures a second time, with a fresh idempotency key.
+fn capture_twice(
+    state: &Payment,
+    _command: &Envelope<turnstile_core::payment::PaymentCommand>,
+    result: &mut Result<Decision<PaymentEvent>, PaymentError>,
+) {
+    let (Ok(Decision::Accepted { event, effects }), Some(details)) = (result, &state.details)
+    else {
+        return;
+    };
+    if let PaymentEvent::Captured { amount } = event.event {
+        effects.push(Effect::Gateway(GatewayCall {
+            key: GatewayKey {
+                payment: details.payment,
+                operation: Operation::Capture,
+                attempt: 1,
+            },
+            request: GatewayRequest::Capture { amount },
+        }));
+    }
+}
+
+#[test]
+fn no_money_twice_is_caught() {
+    // A payment service that captures twice breaks `no_money_twice` on the gateway's ledger.
+    assert_caught(
+        "no_money_twice",
+        Doubles {
+            payment: Some(capture_twice),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An order saga that ignores its expiry.
+fn never_expire(
+    _state: &Order,
+    _command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    if let Ok(Decision::Accepted { event, .. }) = result
+        && let OrderEvent::Ended {
+            cause: turnstile_core::order::EndCause::Expired,
+            ..
+        } = event.event
+    {
+        *result = Ok(Decision::Ignored);
+    }
+}
+
+#[test]
+fn sagas_terminate_is_caught() {
+    // An order that never expires is stuck: `sagas_terminate` names it.
+    assert_caught(
+        "sagas_terminate",
+        Doubles {
+            order: Some(never_expire),
+            ..Doubles::default()
+        },
+    );
+}
+
+fn forget_last_entry(kind: ServiceKind, rebuild: &mut Rebuild) {
+    if kind == ServiceKind::Orders {
+        rebuild.replay = rebuild.replay.saturating_sub(1);
+    }
+}
+
+#[test]
+fn recovery_is_exact_is_caught() {
+    // An order service that rebuilds without its last log entry breaks `recovery_is_exact`.
+    assert_caught(
+        "recovery_is_exact",
+        Doubles {
+            rebuild: Some(forget_last_entry),
+            ..Doubles::default()
+        },
+    );
+}
+
+fn forget_timers(kind: ServiceKind, rebuild: &mut Rebuild) {
+    if matches!(kind, ServiceKind::Inventory(_)) {
+        rebuild.rearm_timers = false;
+    }
+}
+
+#[test]
+fn recovery_without_hold_timers_is_caught() {
+    // An inventory that forgets to re-arm hold expiries after a restart is caught at restart.
+    assert_caught(
+        "recovery_is_exact",
+        Doubles {
+            rebuild: Some(forget_timers),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Payment that records a capture a cent larger than the gateway's.
+fn miscount_capture(
+    _state: &Payment,
+    _command: &Envelope<turnstile_core::payment::PaymentCommand>,
+    result: &mut Result<Decision<PaymentEvent>, PaymentError>,
+) {
+    if let Ok(Decision::Accepted { event, .. }) = result
+        && let PaymentEvent::Captured { amount } = &mut event.event
+    {
+        *amount = Money(amount.0 + 1);
+    }
+}
+
+#[test]
+fn ledger_agrees_is_caught() {
+    // Payment records that disagree with the gateway's ledger break `ledger_agrees`.
+    assert_caught(
+        "ledger_agrees",
+        Doubles {
+            payment: Some(miscount_capture),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An order that quotes one cent too much.
+fn overcharge(
+    _state: &Order,
+    _command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    if let Ok(Decision::Accepted { event, .. }) = result
+        && let OrderEvent::Initiated { quote, .. } = &mut event.event
+    {
+        quote.total = Money(quote.total.0 + 1);
+    }
+}
+
+#[test]
+fn quote_matches_tier_is_caught() {
+    // A quote off the pricing table breaks `quote_matches_tier`.
+    assert_caught(
+        "quote_matches_tier",
+        Doubles {
+            order: Some(overcharge),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// A ticket that refunds everything whenever it is cancelled.
+fn refund_everything(
+    state: &Ticket,
+    _command: &Envelope<turnstile_core::ticket::TicketCommand>,
+    result: &mut Result<Decision<TicketEvent>, TicketError>,
+) {
+    if let (Ok(Decision::Accepted { event, .. }), Some(details)) = (result, &state.details)
+        && let TicketEvent::Cancelled { refund, .. } = &mut event.event
+    {
+        *refund = details.paid_by_owner();
+    }
+}
+
+#[test]
+fn refund_matches_policy_is_caught() {
+    // A refund off the cancellation policy breaks `refund_matches_policy`.
+    assert_caught(
+        "refund_matches_policy",
+        Doubles {
+            ticket: Some(refund_everything),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An order that lets anyone pay for it.
+fn anyone_pays(
+    state: &Order,
+    command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    if let (OrderCommand::Pay { method }, Err(OrderError::NotOrderCustomer), Some(details)) =
+        (&command.body, &*result, &state.details)
+        && details.status == turnstile_core::order::OrderStatus::AwaitingPayment
+    {
+        let event = OrderEvent::PaymentStarted { method: *method };
+        let fingerprint = fingerprint(&command.actor, &command.body);
+        *result = Ok(Decision::Accepted {
+            event: recorded(command, fingerprint, event),
+            effects: Effects::new(),
+        });
+    }
+}
+
+#[test]
+fn authorized_only_is_caught() {
+    // An order that accepts another customer's payment breaks `authorized_only`.
+    assert_caught(
+        "authorized_only",
+        Doubles {
+            order: Some(anyone_pays),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An ended order that takes late seats back instead of undoing them.
+fn revive(
+    _state: &Order,
+    command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    if let (OrderCommand::SeatsReserved { seats }, Ok(Decision::Accepted { event, effects })) =
+        (&command.body, result)
+        && let OrderEvent::LateAnswerUndone {
+            answer: LateAnswer::SeatsReserved,
+            ..
+        } = event.event
+    {
+        event.event = OrderEvent::Reserved {
+            seats: seats.clone(),
+        };
+        effects.clear();
+    }
+}
+
+#[test]
+fn terminal_is_final_is_caught() {
+    // An order that leaves a terminal state breaks `terminal_is_final`.
+    assert_caught(
+        "terminal_is_final",
+        Doubles {
+            order: Some(revive),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Inventory that never lets a hold go.
+fn keep_holds(
+    _state: &Inventory,
+    _command: &Envelope<InventoryCommand>,
+    result: &mut Result<Decision<InventoryEvent>, InventoryError>,
+) {
+    if let Ok(Decision::Accepted { event, .. }) = result
+        && matches!(
+            event.event,
+            InventoryEvent::HoldExpired { .. } | InventoryEvent::HoldReleased { .. }
+        )
+    {
+        *result = Ok(Decision::Ignored);
+    }
+}
+
+#[test]
+fn no_stale_holds_is_caught() {
+    // Holds that are never released break `no_stale_holds`.
+    assert_caught(
+        "no_stale_holds",
+        Doubles {
+            inventory: Some(keep_holds),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An order that ends without undoing anything.
+fn no_undo(
+    _state: &Order,
+    _command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    if let Ok(Decision::Accepted { event, effects }) = result
+        && let OrderEvent::Ended { undo, .. } = &mut event.event
+        && undo.void
+    {
+        *undo = Default::default();
+        effects.retain(|effect| !matches!(effect, Effect::Send(_)));
+    }
+}
+
+#[test]
+fn compensation_complete_is_caught() {
+    // An order that fails without voiding its authorization breaks `compensation_complete`.
+    assert_caught(
+        "compensation_complete",
+        Doubles {
+            order: Some(no_undo),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// A payment that refunds half of what it should, on our records and at the gateway.
+fn half_refunds(
+    _state: &Payment,
+    _command: &Envelope<turnstile_core::payment::PaymentCommand>,
+    result: &mut Result<Decision<PaymentEvent>, PaymentError>,
+) {
+    if let Ok(Decision::Accepted { event, effects }) = result
+        && let PaymentEvent::RefundRequested { amount, .. } = &mut event.event
+        && amount.0 > 1
+    {
+        *amount = Money(amount.0 / 2);
+        let halved = *amount;
+        for effect in effects.iter_mut() {
+            if let Effect::Gateway(GatewayCall {
+                request: GatewayRequest::Refund { amount },
+                ..
+            }) = effect
+            {
+                *amount = halved;
+            }
+        }
+    }
+}
+
+#[test]
+fn money_conserved_is_caught() {
+    // Refunding less than the rules say leaves money the gateway holds: `money_conserved`.
+    assert_caught(
+        "money_conserved",
+        Doubles {
+            payment: Some(half_refunds),
+            ..Doubles::default()
+        },
+    );
+}
