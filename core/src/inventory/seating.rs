@@ -21,6 +21,27 @@ pub const SEAT_LABEL_BYTES_MAX: usize = 32;
 /// The longest run the index tracks: the largest quantity one order may take.
 pub const RUN_TRACKED_MAX: usize = 8;
 
+/// Rows up to this long keep a bitmask of their free seats.
+const BITS_ROW_SEATS_MAX: usize = 64;
+
+/// The lowest `len` bits set.
+fn low_bits(len: u32) -> u64 {
+    if len >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << len) - 1
+    }
+}
+
+/// Bit `i` set when bits `i..i + quantity` of `free` are all set.
+fn runs_of(free: u64, quantity: usize) -> u64 {
+    let mut runs = free;
+    for _ in 1..quantity {
+        runs &= runs >> 1;
+    }
+    runs
+}
+
 /// Up to eight seats, inline.
 pub type SeatList = SmallVec<[SeatIndex; 8]>;
 
@@ -263,6 +284,9 @@ pub struct SeatMap {
     // (snapshots, checks) does not copy every label.
     layout: Arc<SeatLayout>,
     states: Vec<SeatState>,
+    // Per row of at most 64 seats, bit `i` set when its seat `i` is free: runs are
+    // then found with a few word operations instead of a scan.
+    free_bits: Vec<u64>,
     longest_run: Vec<u8>,
     rows_with_run: Vec<RowSet>,
 }
@@ -273,6 +297,17 @@ impl SeatMap {
         let rows = layout.rows.len();
         let mut map = SeatMap {
             states: vec![SeatState::Free; layout.len()],
+            free_bits: layout
+                .rows
+                .iter()
+                .map(|row| {
+                    if row.len as usize <= BITS_ROW_SEATS_MAX {
+                        low_bits(row.len)
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
             longest_run: vec![0; rows],
             rows_with_run: (0..RUN_TRACKED_MAX).map(|_| RowSet::new(rows)).collect(),
             layout: Arc::new(layout),
@@ -307,6 +342,15 @@ impl SeatMap {
             };
             *slot = state;
             let row = self.layout.row_of_seat[seat.0 as usize] as usize;
+            let Row { start, len, .. } = self.layout.rows[row];
+            if len as usize <= BITS_ROW_SEATS_MAX {
+                let bit = 1u64 << (seat.0 - start);
+                if state == SeatState::Free {
+                    self.free_bits[row] |= bit;
+                } else {
+                    self.free_bits[row] &= !bit;
+                }
+            }
             if last_row != Some(row) {
                 if let Some(previous) = last_row {
                     self.refresh_row(previous);
@@ -326,6 +370,14 @@ impl SeatMap {
         }
         if let Some(row) = self.rows_with_run[quantity - 1].first() {
             let Row { start, len, .. } = self.layout.rows[row];
+            if len as usize <= BITS_ROW_SEATS_MAX {
+                let first = runs_of(self.free_bits[row], quantity).trailing_zeros();
+                if first < 64 {
+                    let first = start + first;
+                    return Some((first..first + quantity as u32).map(SeatIndex).collect());
+                }
+                return None; // unreachable while the index is right
+            }
             let mut run_start = start;
             for seat in start..start + len {
                 if self.states[seat as usize] != SeatState::Free {
@@ -340,11 +392,22 @@ impl SeatMap {
         let mut next_row = self.rows_with_run[0].first();
         while let Some(row) = next_row {
             let Row { start, len, .. } = self.layout.rows[row];
-            for seat in start..start + len {
-                if self.states[seat as usize] == SeatState::Free {
-                    seats.push(SeatIndex(seat));
+            if len as usize <= BITS_ROW_SEATS_MAX {
+                let mut bits = self.free_bits[row];
+                while bits != 0 {
+                    seats.push(SeatIndex(start + bits.trailing_zeros()));
                     if seats.len() == quantity {
                         return Some(seats);
+                    }
+                    bits &= bits - 1;
+                }
+            } else {
+                for seat in start..start + len {
+                    if self.states[seat as usize] == SeatState::Free {
+                        seats.push(SeatIndex(seat));
+                        if seats.len() == quantity {
+                            return Some(seats);
+                        }
                     }
                 }
             }
@@ -357,7 +420,19 @@ impl SeatMap {
         let Row { start, len, .. } = self.layout.rows[row];
         let mut longest = 0usize;
         let mut current = 0usize;
-        for seat in start..start + len {
+        if len as usize <= BITS_ROW_SEATS_MAX {
+            let mut runs = self.free_bits[row];
+            while runs != 0 && longest < RUN_TRACKED_MAX {
+                longest += 1;
+                runs &= runs >> 1;
+            }
+        }
+        let scan = if len as usize <= BITS_ROW_SEATS_MAX {
+            start..start
+        } else {
+            start..start + len
+        };
+        for seat in scan {
             if self.states[seat as usize] == SeatState::Free {
                 current += 1;
                 longest = longest.max(current);
@@ -487,7 +562,7 @@ mod model_tests {
             let rows = 1 + next(70) as usize;
             let labels: Vec<String> = (0..rows)
                 .flat_map(|row| {
-                    let len = 1 + (row * 7 + 3) % 45;
+                    let len = 1 + (row * 37 + 3) % 100;
                     (0..len).map(move |seat| format!("R{row}-{seat}"))
                 })
                 .collect();
