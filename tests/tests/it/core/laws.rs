@@ -89,7 +89,7 @@ fn resolve(order: u64, model: &Model) -> OrderId {
         .filter(|(_, hold)| matches!(hold.claim, Claim::Held | Claim::Sold))
         .map(|(order, _)| order)
         .collect();
-    let known: Vec<&OrderId> = if claimed.is_empty() || order % 5 == 0 {
+    let known: Vec<&OrderId> = if claimed.is_empty() || order.is_multiple_of(5) {
         model.holds.keys().collect()
     } else {
         claimed
@@ -503,7 +503,7 @@ fn redelivered(published: &[Published], seed: u64) -> Vec<Published> {
     let mut out: Vec<Published> = Vec::new();
     for event in published {
         out.push(event.clone());
-        if next() % 3 == 0 {
+        if next().is_multiple_of(3) {
             out.push(event.clone());
         }
     }

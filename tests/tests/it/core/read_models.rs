@@ -250,7 +250,7 @@ fn shuffled(published: &[Published], seed: u64) -> Vec<Published> {
     let mut out: Vec<Published> = Vec::new();
     for event in published {
         out.push(event.clone());
-        if next() % 4 == 0 {
+        if next().is_multiple_of(4) {
             out.push(event.clone());
         }
     }
