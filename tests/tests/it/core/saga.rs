@@ -794,3 +794,29 @@ fn an_order_whose_payment_lands_after_the_start_is_not_sold() {
     );
     assert_eq!(world.inventory(0).counts().sold, 0);
 }
+
+#[test]
+fn the_hold_lives_five_minutes_then_exactly_until_the_fifteen_minute_window_ends() {
+    // Pins down: the saga reserves with expires_at = initiated_at + 5 min and extends to initiated_at + 15 min; an authorization answered 1 ms before the window ends still sells.
+    let mut world = order_at(Stage::AwaitingPayment);
+    let initiated_at = world.orders[&ORDER]
+        .state()
+        .details
+        .as_ref()
+        .unwrap()
+        .initiated_at;
+    let hold = |world: &MiniWorld| world.inventory(0).order(ORDER).unwrap().expires_at;
+    assert_eq!(hold(&world), initiated_at.plus(5 * MINUTE_MS));
+    world.gateway.script.insert(
+        (PaymentId::Order(ORDER), CallKind::Authorize),
+        [Scripted::Hold].into(),
+    );
+    world.pay(ALICE, ORDER).unwrap();
+    world.settle();
+    assert_eq!(hold(&world), initiated_at.plus(15 * MINUTE_MS));
+    world.now = Timestamp(initiated_at.plus(15 * MINUTE_MS).0 - 1);
+    world.fire_due_timers();
+    world.release_gateway(Scripted::Approve);
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Completed));
+    assert_eq!(world.ledger(ORDER).captured, TOTAL);
+}

@@ -563,3 +563,61 @@ fn a_resold_ticket_resold_again_splits_a_show_cancellation_refund_along_the_chai
     assert_eq!(world.gateway.payouts.get(&BOB), Some(&r2));
     no_violations(&world);
 }
+
+#[test]
+fn a_ticket_of_a_cancelled_show_cannot_be_transferred_or_listed_even_before_it_hears_of_it() {
+    // Pins down: a transfer needs the show not cancelled — the ticket service knows the show's status from its catalog, so a transfer or listing is refused even while the ticket's own cancellation message is in flight.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.park = Some(Box::new(|message: &turnstile_core::Message| {
+        matches!(message, turnstile_core::Message::Ticket { .. })
+    }));
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    let transferred = world.ticket_command(ALICE, ticket, transfer(BOB));
+    let listed = world.ticket_command(ALICE, ticket, list(R));
+    world.park = None;
+    world.unpark_all();
+    world.settle();
+    assert!(
+        transferred.is_err(),
+        "transferred a ticket of a cancelled show"
+    );
+    assert!(listed.is_err(), "listed a ticket of a cancelled show");
+    assert_eq!(world.ledger(OrderId(1)).refunded, P);
+}
+
+#[test]
+fn only_a_customer_buys_a_resale_and_only_services_answer_it() {
+    // Pins down: authorization per actor for resale purchases: Buy from an organizer, a service or the system is NotAuthorized, and so is an answer from a customer.
+    use turnstile_core::ticket::resale::{Resale, ResaleCommand, ResaleError};
+    let buy_body = ResaleCommand::Buy {
+        resale: ResaleId(1),
+        ticket: TicketId {
+            order: OrderId(1),
+            index: 0,
+        },
+        price: R,
+        method: turnstile_core::payment::PaymentMethod { token: 1 },
+    };
+    let mut host = super::support::Host::<Resale>::default();
+    for actor in [
+        Actor::Organizer(super::support::ORGANIZER),
+        Actor::Service,
+        Actor::System,
+    ] {
+        assert_eq!(
+            host.send(&(), actor, T0, buy_body.clone()).rejection(),
+            ResaleError::NotAuthorized { actor }
+        );
+    }
+    host.send(&(), Actor::Customer(BOB), T0, buy_body)
+        .new_event();
+    let actor = Actor::Customer(BOB);
+    assert_eq!(
+        host.send(&(), actor, T0, ResaleCommand::Authorized)
+            .rejection(),
+        ResaleError::NotAuthorized { actor }
+    );
+    assert_eq!(host.state().status(), Some(ResaleStatus::Authorizing));
+}
