@@ -568,3 +568,75 @@ proptest! {
         }
     }
 }
+
+/// The naive best-available over raw seat states: the lowest row with `quantity`
+/// adjacent free seats at its lowest first seat, else the lowest-ordered free seats.
+fn naive_best(rows: &[u32], free: &[bool], quantity: usize) -> Option<Vec<usize>> {
+    let mut first = 0usize;
+    for len in rows {
+        let len = *len as usize;
+        for start in 0..len {
+            if start + quantity <= len && (start..start + quantity).all(|seat| free[first + seat]) {
+                return Some((first + start..first + start + quantity).collect());
+            }
+        }
+        first += len;
+    }
+    let picked: Vec<usize> = (0..free.len())
+        .filter(|seat| free[*seat])
+        .take(quantity)
+        .collect();
+    (picked.len() == quantity).then_some(picked)
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn best_available_in_a_stadium_equals_a_naive_scan(
+        row_count in prop_oneof![Just(70usize), Just(700), Just(4_200)],
+        seats_per_row in 1u32..=9,
+        occupied_per_mille in prop_oneof![Just(500u64), Just(900), Just(990), Just(1_000)],
+        seed in any::<u64>(),
+    ) {
+        // Pins down: best-available seating in venues of many rows (every level of the row index) chooses exactly what a naive scan chooses, before and after seats change, whatever the quantity.
+        use turnstile_core::inventory::seating::{SeatLayout, SeatMap};
+        use turnstile_core::SeatIndex;
+        let rows = vec![seats_per_row; row_count];
+        let labels: Vec<String> = (0..row_count)
+            .flat_map(|row| (1..=seats_per_row).map(move |seat| format!("R{row}-{seat}")))
+            .collect();
+        let mut map = SeatMap::new(SeatLayout::build(&labels).expect("layout"));
+        let mut free = vec![true; labels.len()];
+        let mut state = seed;
+        let taken: Vec<SeatIndex> = (0..labels.len())
+            .filter(|_| splitmix(&mut state) % 1_000 < occupied_per_mille)
+            .map(|seat| SeatIndex(seat as u32))
+            .collect();
+        for seat in &taken {
+            free[seat.0 as usize] = false;
+        }
+        map.set(&taken, SeatState::Sold);
+        for round in 0..16 {
+            for quantity in 1..=8usize {
+                let chosen = map.best_available(quantity).map(|seats| seats.iter().map(|seat| seat.0 as usize).collect::<Vec<_>>());
+                prop_assert_eq!(chosen, naive_best(&rows, &free, quantity), "round {} quantity {}", round, quantity);
+            }
+            // Free a few seats anywhere and take a few others.
+            for _ in 0..4 {
+                let seat = (splitmix(&mut state) % labels.len() as u64) as usize;
+                free[seat] = !free[seat];
+                let state_now = if free[seat] { SeatState::Free } else { SeatState::Reserved };
+                map.set(&[SeatIndex(seat as u32)], state_now);
+            }
+        }
+    }
+}
