@@ -29,10 +29,14 @@ pub fn checksum(payload: &[u8]) -> u64 {
         let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         hash = crate::trace::mix(hash, word);
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    // The remainder as a little-endian word, zero-padded (built byte by byte: a
+    // variable-length copy into an array costs a `memcpy` call per record).
+    let mut tail = 0u64;
+    for (i, &byte) in chunks.remainder().iter().enumerate() {
+        tail |= u64::from(byte) << (8 * i);
+    }
     // Final avalanche so that a change in any byte flips about half the bits.
-    let hash = crate::trace::mix(hash, u64::from_le_bytes(tail));
+    let hash = crate::trace::mix(hash, tail);
     (hash ^ (hash >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (hash >> 32)
 }
 
@@ -88,10 +92,12 @@ impl DurableLog {
         self.bytes.reserve(HEADER_BYTES + 32);
         self.bytes.extend_from_slice(&[0; HEADER_BYTES]);
         record.encode(&mut self.bytes);
-        let payload_len = self.bytes.len() - start - HEADER_BYTES;
-        let sum = checksum(&self.bytes[start + HEADER_BYTES..]);
-        self.bytes[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-        self.bytes[start + 4..start + HEADER_BYTES].copy_from_slice(&sum.to_le_bytes());
+        let (header, payload) = self.bytes[start..].split_at_mut(HEADER_BYTES);
+        let sum = checksum(payload);
+        let mut frame = [0u8; HEADER_BYTES];
+        frame[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame[4..].copy_from_slice(&sum.to_le_bytes());
+        header.copy_from_slice(&frame);
         self.records += 1;
     }
 

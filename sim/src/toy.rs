@@ -168,9 +168,8 @@ impl Record for Decision {
             Decision::Confirmed { request } => (3, request, 0),
             Decision::Released { request } => (4, request, 0),
         };
-        out.push(tag);
-        out.extend_from_slice(&request.to_le_bytes());
-        out.push(quantity as u8);
+        let [a, b, c, d] = request.to_le_bytes();
+        out.extend_from_slice(&[tag, a, b, c, d, quantity as u8]);
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
