@@ -55,7 +55,8 @@ pub struct Handle {
 struct Slot<E> {
     seq: u64,
     time_ms: u64,
-    /// Neighbours in the same bucket (an intrusive FIFO list), or `NONE`.
+    /// Neighbours in the same bucket (an intrusive FIFO list), or `NONE`. A free slot
+    /// links the free list through `next`.
     prev: u32,
     next: u32,
     event: Option<E>,
@@ -76,27 +77,30 @@ const EMPTY: Bucket = Bucket {
 /// A min-queue of events by `(time_ms, seq)`; see the module docs.
 pub struct EventQueue<E> {
     /// Bucket `t % WHEEL_MS` lists the events at instant `t`, for `base_ms <= t <
-    /// base_ms + WHEEL_MS`, in scheduling order.
-    buckets: Vec<Bucket>,
+    /// base_ms + WHEEL_MS`, in scheduling order. A fixed-size array, so that indexing by
+    /// `t % WHEEL_MS` needs no bounds check.
+    buckets: Box<[Bucket; WHEEL_MS as usize]>,
     occupied: [u64; WORDS],
     in_wheel: usize,
     base_ms: u64,
     far: BinaryHeap<Key>,
     slots: Vec<Slot<E>>,
-    free: Vec<u32>,
+    /// Head of the free slots, linked through `Slot::next` (last freed first, as a
+    /// stack; `NONE` when empty): no separate buffer to grow or bounds-check.
+    free: u32,
     next_seq: u64,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         Self {
-            buckets: vec![EMPTY; WHEEL_MS as usize],
+            buckets: Box::new([EMPTY; WHEEL_MS as usize]),
             occupied: [0; WORDS],
             in_wheel: 0,
             base_ms: 0,
             far: BinaryHeap::new(),
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NONE,
             next_seq: 0,
         }
     }
@@ -116,7 +120,7 @@ impl<E> EventQueue<E> {
         self.base_ms = 0;
         self.far.clear();
         self.slots.clear();
-        self.free.clear();
+        self.free = NONE;
         self.next_seq = 0;
     }
 
@@ -130,27 +134,25 @@ impl<E> EventQueue<E> {
         );
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Slot {
-                    seq,
-                    time_ms,
-                    prev: NONE,
-                    next: NONE,
-                    event: Some(event),
-                };
-                slot
-            }
-            None => {
-                self.slots.push(Slot {
-                    seq,
-                    time_ms,
-                    prev: NONE,
-                    next: NONE,
-                    event: Some(event),
-                });
-                (self.slots.len() - 1) as u32
-            }
+        let slot = if self.free != NONE {
+            let slot = self.free;
+            let entry = &mut self.slots[slot as usize];
+            self.free = entry.next;
+            entry.seq = seq;
+            entry.time_ms = time_ms;
+            entry.prev = NONE;
+            entry.next = NONE;
+            entry.event = Some(event);
+            slot
+        } else {
+            self.slots.push(Slot {
+                seq,
+                time_ms,
+                prev: NONE,
+                next: NONE,
+                event: Some(event),
+            });
+            (self.slots.len() - 1) as u32
         };
         assert!(
             u64::from(slot) <= SLOT_MASK,
@@ -180,10 +182,17 @@ impl<E> EventQueue<E> {
         }
         let tail = bucket.tail;
         bucket.tail = slot;
-        let entry = &mut self.slots[slot as usize];
-        entry.prev = tail;
-        entry.next = NONE;
+        // `next` is already `NONE`: the slot was just filled, or waited unlinked in the
+        // far heap.
+        self.slots[slot as usize].prev = tail;
         self.in_wheel += 1;
+    }
+
+    /// Puts an emptied, unlinked slot on the free list.
+    #[inline(always)]
+    fn free_slot(&mut self, slot: u32) {
+        self.slots[slot as usize].next = self.free;
+        self.free = slot;
     }
 
     /// Offset from `base_ms` of the first non-empty bucket (the wheel must not be empty).
@@ -227,7 +236,7 @@ impl<E> EventQueue<E> {
                 break;
             }
             self.far.pop();
-            self.free.push(slot);
+            self.free_slot(slot);
         }
     }
 
@@ -245,7 +254,7 @@ impl<E> EventQueue<E> {
             if self.slots[slot as usize].event.is_some() {
                 self.link(key.time_ms, slot);
             } else {
-                self.free.push(slot);
+                self.free_slot(slot);
             }
         }
     }
@@ -275,6 +284,8 @@ impl<E> EventQueue<E> {
         let slot = &mut self.slots[slot_index as usize];
         let next = slot.next;
         let event = slot.event.take().expect("a queued slot holds its event");
+        slot.next = self.free;
+        self.free = slot_index;
         bucket.head = next;
         if next == NONE {
             bucket.tail = NONE;
@@ -283,7 +294,6 @@ impl<E> EventQueue<E> {
             self.slots[next as usize].prev = NONE;
         }
         self.in_wheel -= 1;
-        self.free.push(slot_index);
         Some((time_ms, event))
     }
 
@@ -336,7 +346,7 @@ impl<E> EventQueue<E> {
             self.occupied[index / 64] &= !(1 << (index % 64));
         }
         self.in_wheel -= 1;
-        self.free.push(slot_index);
+        self.free_slot(slot_index);
     }
 
     /// The event behind `handle`, if it is still queued.
