@@ -603,20 +603,32 @@ proptest! {
     #[test]
     fn best_available_in_a_stadium_equals_a_naive_scan(
         row_count in prop_oneof![Just(70usize), Just(700), Just(4_200)],
+        mixed_lengths in any::<bool>(),
         seats_per_row in 1u32..=9,
         occupied_per_mille in prop_oneof![Just(500u64), Just(900), Just(990), Just(1_000)],
         seed in any::<u64>(),
     ) {
-        // Pins down: best-available seating in venues of many rows (every level of the row index) chooses exactly what a naive scan chooses, before and after seats change, whatever the quantity.
+        // Pins down: best-available seating in venues of many rows (every level of the row index) and of rows shorter and longer than 64 seats chooses exactly what a naive scan chooses, before and after seats change, whatever the quantity.
         use turnstile_core::inventory::seating::{SeatLayout, SeatMap};
         use turnstile_core::SeatIndex;
-        let rows = vec![seats_per_row; row_count];
-        let labels: Vec<String> = (0..row_count)
-            .flat_map(|row| (1..=seats_per_row).map(move |seat| format!("R{row}-{seat}")))
+        let mut state = seed;
+        const LENGTHS: [u32; 8] = [1, 7, 8, 9, 63, 64, 65, 100];
+        let rows: Vec<u32> = (0..row_count)
+            .map(|_| {
+                if mixed_lengths && row_count <= 700 {
+                    LENGTHS[(splitmix(&mut state) % 8) as usize]
+                } else {
+                    seats_per_row
+                }
+            })
+            .collect();
+        let labels: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(row, len)| (1..=*len).map(move |seat| format!("R{row}-{seat}")))
             .collect();
         let mut map = SeatMap::new(SeatLayout::build(&labels).expect("layout"));
         let mut free = vec![true; labels.len()];
-        let mut state = seed;
         let taken: Vec<SeatIndex> = (0..labels.len())
             .filter(|_| splitmix(&mut state) % 1_000 < occupied_per_mille)
             .map(|seat| SeatIndex(seat as u32))
