@@ -395,6 +395,46 @@ impl<S: System> Kernel<S> {
         }
     }
 
+    /// The network drops a message as it is sent (inside the send's span, which it
+    /// closes).
+    #[cold]
+    #[inline(never)]
+    fn drop_message(&mut self, from: NodeId, to: NodeId, msg: &S::Msg) {
+        self.stats.faults.add(FaultKind::Drop);
+        self.choices.end_span();
+        let content = stable_hash(msg);
+        self.note(EventKind::Dropped, to, from.0, content, || {
+            format!("{msg:?}")
+        });
+    }
+
+    /// The rarer network faults of one send, drawn in order (extra delay, then
+    /// duplicate); returns the extra delay and queues the duplicate.
+    #[cold]
+    #[inline(never)]
+    fn delay_or_duplicate(&mut self, from: NodeId, to: NodeId, id: MsgId, msg: &S::Msg) -> u64 {
+        let profile = &self.profile;
+        let choices = &mut self.choices;
+        let mut extra_ms = 0;
+        if choices.chance_per_mille(profile.delay_extra_per_mille) {
+            extra_ms = choices.range(1, profile.delay_extra_ms_max.max(1));
+            self.stats.faults.add(FaultKind::Delay);
+        }
+        if choices.chance_per_mille(profile.duplicate_per_mille) {
+            let again_ms = choices.range(profile.delay_ms_min, profile.delay_ms_max);
+            self.stats.faults.add(FaultKind::Duplicate);
+            self.in_flight += 1;
+            let copy = Event::Deliver {
+                from,
+                to,
+                id,
+                msg: msg.clone(),
+            };
+            self.queue.push(self.now_ms + again_ms, copy);
+        }
+        extra_ms
+    }
+
     fn push_timer(
         &mut self,
         node: NodeId,
@@ -461,31 +501,16 @@ impl<S: System> Ctx<'_, S> {
         let mut delay_ms = choices.range(profile.delay_ms_min, profile.delay_ms_max);
         if kernel.faults_on {
             if choices.chance_per_mille(profile.drop_per_mille) {
-                kernel.stats.faults.add(FaultKind::Drop);
-                choices.end_span();
-                let content = stable_hash(&msg);
-                kernel.note(EventKind::Dropped, to, self.node.0, content, || {
-                    format!("{msg:?}")
-                });
+                kernel.drop_message(self.node, to, &msg);
                 return id;
             }
-            if choices.chance_per_mille(profile.delay_extra_per_mille) {
-                delay_ms += choices.range(1, profile.delay_extra_ms_max.max(1));
-                kernel.stats.faults.add(FaultKind::Delay);
-            }
-            if choices.chance_per_mille(profile.duplicate_per_mille) {
-                let again_ms = choices.range(profile.delay_ms_min, profile.delay_ms_max);
-                kernel.stats.faults.add(FaultKind::Duplicate);
-                kernel.in_flight += 1;
-                let copy = Event::Deliver {
-                    from: self.node,
-                    to,
-                    id,
-                    msg: msg.clone(),
-                };
-                kernel.queue.push(kernel.now_ms + again_ms, copy);
+            // Extra delays and duplicates are off in most profiles: decided off the hot
+            // path, in the same order of draws.
+            if profile.delay_extra_per_mille > 0 || profile.duplicate_per_mille > 0 {
+                delay_ms += kernel.delay_or_duplicate(self.node, to, id, &msg);
             }
         }
+        let choices = &mut kernel.choices;
         choices.end_span();
         kernel.in_flight += 1;
         kernel.queue.push(
@@ -620,6 +645,7 @@ pub struct Setup<'a, S: System> {
 impl<S: System> Setup<'_, S> {
     /// Adds a node; `can_crash == false` marks one the engine never crashes or pauses
     /// (an external service, a customer's device).
+    #[inline]
     pub fn add_node(&mut self, can_crash: bool) -> NodeId {
         let kernel = &mut *self.kernel;
         let id = NodeId(kernel.meta.len() as u32);
@@ -636,6 +662,7 @@ impl<S: System> Setup<'_, S> {
     }
 
     /// Schedules a workload event for `node` at virtual time `at_ms`.
+    #[inline]
     pub fn schedule_external(&mut self, node: NodeId, at_ms: u64, event: S::External) {
         let kernel = &mut *self.kernel;
         kernel.pending_externals += 1;
@@ -643,11 +670,13 @@ impl<S: System> Setup<'_, S> {
     }
 
     /// A setup decision in `0..=max`.
+    #[inline]
     pub fn draw(&mut self, max: u64) -> u64 {
         self.kernel.choices.draw(max)
     }
 
     /// A setup decision in `low..=high`.
+    #[inline]
     pub fn range(&mut self, low: u64, high: u64) -> u64 {
         self.kernel.choices.range(low, high)
     }

@@ -488,6 +488,7 @@ impl Toy {
         )
     }
 
+    #[inline]
     fn server<'a>(view: &View<'a, Self>) -> Option<&'a Server> {
         match view.node(SERVER) {
             Some(ToyNode::Server(server)) => Some(server),
@@ -605,6 +606,7 @@ impl System for Toy {
         }
     }
 
+    #[inline]
     fn check_always(&self, view: &View<'_, Self>) -> Result<(), Violation> {
         let Some(server) = Self::server(view) else {
             return Ok(());
