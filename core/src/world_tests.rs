@@ -1205,3 +1205,55 @@ fn transfer_moves_rights_not_money_and_stops_at_24_hours() {
     );
     world.check_replay();
 }
+
+#[test]
+fn show_cancelled_during_a_resale_capture_refunds_the_buyer_and_withdraws_the_listing() {
+    let mut world = World::new();
+    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
+    world.initiate(1, ALICE, 0, 1).unwrap();
+    world.pay(1, ALICE).unwrap();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    world
+        .ticket_command(
+            ticket,
+            Actor::Customer(ALICE),
+            TicketCommand::List {
+                price: Money(5_000),
+            },
+        )
+        .unwrap();
+    let resale = PaymentId::Resale(ResaleId(1));
+    world.gateway.held_capture.insert(resale);
+    let buy = ResaleCommand::Buy {
+        resale: ResaleId(1),
+        ticket,
+        price: Money(5_000),
+        method: CARD,
+    };
+    let id = world.id();
+    world
+        .resale(ResaleId(1), id, Actor::Customer(BOB), buy)
+        .unwrap();
+    world.settle();
+    assert_eq!(
+        world.resales[&ResaleId(1)].state().status(),
+        Some(ResaleStatus::Capturing)
+    );
+    world.cancel_show().unwrap();
+    world.release_held();
+    assert_eq!(
+        world.resales[&ResaleId(1)].state().status(),
+        Some(ResaleStatus::Refunded)
+    );
+    assert_eq!(world.ledger(resale), [5_000, 5_000, 5_000, 0, 0]);
+    assert_eq!(
+        world.ledger(PaymentId::Order(OrderId(1))),
+        [8_000, 8_000, 8_000, 0, 0]
+    );
+    let details = world.tickets[&ticket].state().details.clone().unwrap();
+    assert_eq!((details.owner, details.listing), (ALICE, None));
+    world.check_replay();
+}

@@ -710,6 +710,11 @@ impl Aggregate for Ticket {
                 if let Some(listing) = details.listing.as_mut() {
                     listing.taken_by = None;
                 }
+                // A ticket no longer valid (its show was cancelled while the resale was
+                // in flight) has its listing withdrawn rather than put back.
+                if details.status != TicketStatus::Valid {
+                    details.listing = None;
+                }
             }
             TicketEvent::Resold {
                 buyer: new_owner,
