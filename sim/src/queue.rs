@@ -324,6 +324,14 @@ impl<E> EventQueue<E> {
         true
     }
 
+    /// Like [`EventQueue::discard`] for a handle [`EventQueue::get_mut`] just found
+    /// queued (no second lookup).
+    #[inline]
+    pub(crate) fn discard_queued(&mut self, handle: Handle) {
+        self.slots[handle.slot as usize].event = None;
+        self.unlink(handle.slot);
+    }
+
     /// Unlinks an emptied slot from its bucket and frees it; a far event's key stays in
     /// the heap and is dropped (and its slot freed) when it comes due.
     #[inline]

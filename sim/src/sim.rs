@@ -435,6 +435,7 @@ impl<S: System> Kernel<S> {
         extra_ms
     }
 
+    #[inline(always)]
     fn push_timer(
         &mut self,
         node: NodeId,
@@ -485,7 +486,7 @@ impl<S: System> Ctx<'_, S> {
     /// Sends `msg` to `to`. The network draws a delay and, with faults on, may drop,
     /// duplicate or hold back the message; a partition or a down receiver loses it on
     /// arrival.
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, to: NodeId, msg: S::Msg) -> MsgId {
         let kernel = &mut *self.kernel;
         assert!(
@@ -527,20 +528,20 @@ impl<S: System> Ctx<'_, S> {
 
     /// Arms a timer that does not keep the world from being quiet (e.g. a show's start
     /// months away, a periodic flush).
-    #[inline]
+    #[inline(always)]
     pub fn set_timer(&mut self, after_ms: u64, timer: S::Timer) -> TimerId {
         self.kernel.push_timer(self.node, after_ms, timer, false)
     }
 
     /// Arms a timer that counts for liveness: while it is pending the world is not quiet
     /// (resends awaiting acknowledgment, hold expiries, payment timeouts).
-    #[inline]
+    #[inline(always)]
     pub fn set_liveness_timer(&mut self, after_ms: u64, timer: S::Timer) -> TimerId {
         self.kernel.push_timer(self.node, after_ms, timer, true)
     }
 
     /// Cancels a timer; false if it already fired, was cancelled, or died with a crash.
-    #[inline]
+    #[inline(always)]
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         let kernel = &mut *self.kernel;
         let Some(&mut Event::Timer {
@@ -556,7 +557,7 @@ impl<S: System> Ctx<'_, S> {
         if incarnation != meta.incarnation {
             return false;
         }
-        kernel.queue.discard(id.0);
+        kernel.queue.discard_queued(id.0);
         if liveness {
             meta.liveness_timers -= 1;
             kernel.liveness_timers -= 1;
@@ -586,7 +587,7 @@ impl<S: System> Ctx<'_, S> {
 
     /// A workload decision in `0..=max` from the run's choice stream (`0` = least
     /// eventful).
-    #[inline]
+    #[inline(always)]
     pub fn draw(&mut self, max: u64) -> u64 {
         let choices = &mut self.kernel.choices;
         choices.begin_span(SpanKind::Workload);
