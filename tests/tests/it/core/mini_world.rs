@@ -214,6 +214,9 @@ pub struct MiniWorld {
     pub duplicate: bool,
     /// Every message refused by its receiver, for failure messages.
     pub refusals: Vec<String>,
+    /// When set, deliver queued messages in an order drawn from this state (and
+    /// duplicate one in four) instead of first in, first out.
+    pub chaos: Option<u64>,
     next_client_id: u64,
     next_reply: u64,
 }
@@ -248,6 +251,7 @@ impl MiniWorld {
             read_models: ReadModels::new(),
             duplicate: false,
             refusals: Vec::new(),
+            chaos: None,
             next_client_id: 1,
             next_reply: 1,
         }
@@ -434,7 +438,15 @@ impl MiniWorld {
     /// Deliver until the queue is empty.
     pub fn settle(&mut self) {
         let mut delivered = 0;
-        while let Some(delivery) = self.queue.pop_front() {
+        loop {
+            let next = match self.chaos.as_mut() {
+                Some(state) if !self.queue.is_empty() => {
+                    let index = (splitmix(state) % self.queue.len() as u64) as usize;
+                    self.queue.remove(index)
+                }
+                _ => self.queue.pop_front(),
+            };
+            let Some(delivery) = next else { break };
             if self
                 .park
                 .as_ref()
@@ -443,7 +455,11 @@ impl MiniWorld {
                 self.parked.push(delivery);
                 continue;
             }
-            if self.duplicate && !delivery.copy {
+            let chaotic_copy = match self.chaos.as_mut() {
+                Some(state) => splitmix(state).is_multiple_of(4),
+                None => false,
+            };
+            if (self.duplicate || chaotic_copy) && !delivery.copy {
                 self.queue.push_back(Delivery {
                     copy: true,
                     ..delivery.clone()
@@ -888,4 +904,13 @@ into_domain! {
     turnstile_core::payment::PaymentEvent => Payment,
     turnstile_core::ticket::TicketEvent => Ticket,
     turnstile_core::ticket::resale::ResaleEvent => Resale
+}
+
+/// splitmix64: the world's only source of arbitrary choices, seeded by the test.
+pub fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

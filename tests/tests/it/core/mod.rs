@@ -7,6 +7,7 @@
 mod mini_world;
 mod support;
 
+mod chaos;
 mod inventory;
 mod laws;
 mod model;

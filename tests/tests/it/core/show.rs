@@ -179,6 +179,7 @@ fn every_section_is_well_formed_and_priced() {
         "venue capacity"
     );
     assert_eq!(sections[0].kind, SectionKind::Numbered);
+    assert_eq!(host.state().details.as_ref().unwrap().venue_capacity(), 12);
 }
 
 #[test]

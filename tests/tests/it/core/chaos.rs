@@ -1,0 +1,139 @@
+//! The whole ticketing flow under a seeded delivery order: messages shuffled and
+//! duplicated, the gateway declining, timing out and answering twice, customers
+//! paying late or cancelling, timers firing mid-flight and the show sometimes
+//! cancelled. Once quiet, what every customer sees must be consistent: an order either
+//! completed — its quote captured once, its seats sold, one ticket per seat — or it
+//! holds nothing and was charged nothing.
+
+use super::mini_world::{CallKind, MiniWorld, Scripted, splitmix};
+use super::support::{ALICE, BOB, CAROL, T0, general};
+use proptest::prelude::*;
+use turnstile_core::order::{OrderCommand, OrderStatus};
+use turnstile_core::show::ShowCommand;
+use turnstile_core::time::{DAY_MS, MINUTE_MS};
+use turnstile_core::{Money, OrderId, PaymentId, ShowId};
+
+const CAPACITY: u32 = 12;
+
+fn script() -> impl Strategy<Value = Scripted> {
+    prop_oneof![
+        6 => Just(Scripted::Approve),
+        2 => Just(Scripted::Decline),
+        1 => Just(Scripted::TimeoutAfterDoing),
+        1 => Just(Scripted::TimeoutLost),
+        1 => Just(Scripted::ApproveTwice),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct Customer {
+    quantity: u32,
+    authorize: Scripted,
+    capture: Scripted,
+    /// 0: pays at once, 1: pays after 4 min, 2: after 6 min (too late), 3: never, 4: cancels.
+    behaviour: u8,
+}
+
+fn customer() -> impl Strategy<Value = Customer> {
+    (1u32..=4, script(), script(), 0u8..5).prop_map(|(quantity, authorize, capture, behaviour)| {
+        Customer {
+            quantity,
+            authorize,
+            capture,
+            behaviour,
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::default())]
+
+    #[test]
+    fn under_any_delivery_order_each_order_ends_either_sold_and_paid_or_with_nothing_taken(
+        customers in prop::collection::vec(customer(), 1..6),
+        seed in any::<u64>(),
+        cancel_show_at_step in prop::option::weighted(0.25, 0usize..4),
+    ) {
+        // Pins down: whatever the delivery order, duplicates, gateway answers and timers, once quiet every order is terminal; a completed one has its quote captured once, its seats sold and one ticket per seat; any other holds no seat, no open authorization and no money.
+        let start = T0.plus(10 * DAY_MS);
+        let mut world = MiniWorld::with_show(start, vec![general(CAPACITY, 5_000)]);
+        world.chaos = Some(seed);
+        let people = [ALICE, BOB, CAROL];
+        let mut state = seed ^ 0x5eed;
+        for (index, plan) in customers.iter().enumerate() {
+            let order = OrderId(index as u64 + 1);
+            let payment = PaymentId::Order(order);
+            world.gateway.script.insert((payment, CallKind::Authorize), [plan.authorize].into());
+            world.gateway.script.insert((payment, CallKind::Capture), [plan.capture].into());
+            world.initiate(people[index % 3], order, plan.quantity, None).unwrap();
+        }
+        let mut show_cancelled = false;
+        for step in 0..4usize {
+            if cancel_show_at_step == Some(step) {
+                world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+                show_cancelled = true;
+            }
+            // Deliver part of what is in flight, then let customers act.
+            let partial = (splitmix(&mut state) % 4) as usize;
+            for _ in 0..partial {
+                if let Some(delivery) = world.queue.pop_front() {
+                    world.queue.push_back(delivery);
+                }
+            }
+            world.settle();
+            for (index, plan) in customers.iter().enumerate() {
+                let order = OrderId(index as u64 + 1);
+                let customer = people[index % 3];
+                let acts = match plan.behaviour {
+                    0 => step == 0,
+                    1 | 2 => step == 2,
+                    4 => step == 1,
+                    _ => false,
+                };
+                if acts {
+                    // Refusals are part of the game (too late, already ended).
+                    let _ = if plan.behaviour == 4 {
+                        world.order_command(customer, order, OrderCommand::Cancel)
+                    } else {
+                        world.pay(customer, order)
+                    };
+                }
+            }
+            world.advance_and_fire(match step {
+                0 => 0,
+                1 => 4 * MINUTE_MS,
+                _ => 2 * MINUTE_MS,
+            });
+        }
+        world.run_out_timers();
+        world.settle();
+        prop_assert!(world.is_quiet(), "not quiet: {:?}", world.timers);
+        prop_assert!(world.gateway.violations.is_empty(), "{:?}", world.gateway.violations);
+
+        let mut sold = 0;
+        for (index, plan) in customers.iter().enumerate() {
+            let order = OrderId(index as u64 + 1);
+            let status = world.order_status(order).expect("initiated");
+            prop_assert!(status.is_terminal(), "{:?} ended {:?}", order, status);
+            let ledger = world.ledger(order);
+            let tickets = world.valid_tickets(order).len() as u32;
+            prop_assert_eq!(ledger.authorized_open, Money::ZERO, "{:?} {:?}: an authorization left open", order, status);
+            if status == OrderStatus::Completed {
+                sold += plan.quantity;
+                let total = Money(u64::from(plan.quantity) * 5_000);
+                prop_assert_eq!(ledger.captured, total, "{:?}", order);
+                if show_cancelled {
+                    prop_assert_eq!((ledger.refunded, tickets), (total, 0), "{:?}", order);
+                } else {
+                    prop_assert_eq!((ledger.refunded, tickets), (Money::ZERO, plan.quantity), "{:?}", order);
+                }
+            } else {
+                prop_assert_eq!(ledger.kept(), Money::ZERO, "{:?} {:?} kept money: {:?}", order, status, ledger);
+                prop_assert_eq!(tickets, 0, "{:?} {:?} has tickets", order, status);
+            }
+        }
+        let counts = world.inventory(0).counts();
+        prop_assert_eq!((counts.reserved, counts.sold), (0, sold), "seats held or sold without a completed order");
+        prop_assert_eq!(world.read_models.available_seats.section(super::support::key(1, 0)), Some(counts));
+    }
+}
