@@ -132,6 +132,16 @@ proptest! {
                 prop_assert_eq!(tickets, 0, "{:?} {:?} has tickets", order, status);
             }
         }
+        // Our payment records agree with the gateway's ledger once quiet.
+        for (payment, stream) in &world.payments {
+            let Some(details) = stream.state().details.as_ref() else { continue };
+            let ledger = world.gateway.ledger(*payment);
+            prop_assert_eq!(
+                (details.captured, details.refunded, details.paid_out),
+                (ledger.captured, ledger.refunded, ledger.paid_out),
+                "{:?}: our record {:?} vs the gateway {:?}", payment, details.status, ledger
+            );
+        }
         let counts = world.inventory(0).counts();
         prop_assert_eq!((counts.reserved, counts.sold), (0, sold), "seats held or sold without a completed order");
         prop_assert_eq!(world.read_models.available_seats.section(super::support::key(1, 0)), Some(counts));

@@ -745,3 +745,29 @@ fn nothing_more_is_bought_once_the_show_has_started_even_before_the_phase_change
     ));
     assert_eq!(host.state().counts().sold, 0, "sold after the start");
 }
+
+#[test]
+fn the_eighth_ticket_of_a_full_order_returns_its_own_seat() {
+    // Pins down: with the largest order (8 seats) the last ticket's seat goes back on sale alone, and unselling afterwards frees exactly the other seven.
+    let mut host = open_section(numbered(&[("A", 8), ("B", 2)], 1_000), START);
+    service(&mut host, T0, reserve(1, 8, T0)).new_event();
+    service(&mut host, T0, confirm(1)).new_event();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 7,
+    };
+    service(&mut host, T0, InventoryCommand::ReturnSeat { ticket }).new_event();
+    assert_eq!(
+        seats_in(&host, SeatState::Free),
+        strings(&["A-8", "B-1", "B-2"])
+    );
+    assert_eq!(host.state().counts().sold, 7);
+    service(
+        &mut host,
+        T0,
+        InventoryCommand::Unsell { order: OrderId(1) },
+    )
+    .new_event();
+    let counts = host.state().counts();
+    assert_eq!((counts.sold, counts.available), (0, 10));
+}
