@@ -238,3 +238,72 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_flash_sale_of_150_buyers_for_100_seats_sells_exactly_100() {
+    // Pins down: the plan's stress test — more buyers than seats, delivered in shuffled order: exactly the capacity is sold and charged, everyone else is refused and charged nothing.
+    for seed in [1u64, 2, 3, 0xdead_beef] {
+        let mut world = MiniWorld::with_show(T0.plus(10 * DAY_MS), vec![general(100, 5_000)]);
+        world.chaos = Some(seed);
+        let people = [ALICE, BOB, CAROL];
+        for index in 0..150u64 {
+            world
+                .initiate(people[index as usize % 3], OrderId(index + 1), 1, None)
+                .unwrap();
+        }
+        world.settle();
+        for index in 0..150u64 {
+            // Only orders holding seats may pay; the rest are refused.
+            let _ = world.pay(people[index as usize % 3], OrderId(index + 1));
+        }
+        world.settle();
+        world.run_out_timers();
+        let completed = (1..=150)
+            .filter(|order| world.order_status(OrderId(*order)) == Some(OrderStatus::Completed))
+            .count();
+        let rejected = (1..=150)
+            .filter(|order| world.order_status(OrderId(*order)) == Some(OrderStatus::Rejected))
+            .count();
+        assert_eq!((completed, rejected), (100, 50), "seed {seed}");
+        assert_eq!(world.inventory(0).counts().sold, 100);
+        let charged: u64 = world
+            .gateway
+            .ledgers
+            .values()
+            .map(|ledger| ledger.kept().0)
+            .sum();
+        assert_eq!(charged, 100 * 5_000, "seed {seed}");
+        assert!(world.gateway.violations.is_empty());
+    }
+}
+
+#[test]
+fn ten_buyers_racing_for_the_last_seat_leave_exactly_one_winner() {
+    // Pins down: the plan's last-seat race — ten orders for one seat in any delivery order: one is sold, nine are refused, nobody else is charged.
+    for seed in 0..16u64 {
+        let mut world = MiniWorld::with_show(T0.plus(10 * DAY_MS), vec![general(1, 5_000)]);
+        world.chaos = Some(seed);
+        for order in 1..=10u64 {
+            world.initiate(ALICE, OrderId(order), 1, None).unwrap();
+            let _ = world.pay(ALICE, OrderId(order));
+        }
+        world.settle();
+        for order in 1..=10u64 {
+            let _ = world.pay(ALICE, OrderId(order));
+        }
+        world.settle();
+        world.run_out_timers();
+        let winners: Vec<u64> = (1..=10)
+            .filter(|order| world.order_status(OrderId(*order)) == Some(OrderStatus::Completed))
+            .collect();
+        assert_eq!(winners.len(), 1, "seed {seed}: {winners:?}");
+        assert_eq!(world.inventory(0).counts().sold, 1);
+        let charged: u64 = world
+            .gateway
+            .ledgers
+            .values()
+            .map(|ledger| ledger.kept().0)
+            .sum();
+        assert_eq!(charged, 5_000, "seed {seed}");
+    }
+}
