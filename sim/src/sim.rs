@@ -494,8 +494,8 @@ impl<S: System> Ctx<'_, S> {
             "send to {to:?}, which the system never added"
         );
         let id = MsgId(kernel.next_msg_id);
+        // (`stats.messages_sent` is this count, copied when the run ends.)
         kernel.next_msg_id += 1;
-        kernel.stats.messages_sent += 1;
         let profile = &kernel.profile;
         let choices = &mut kernel.choices;
         choices.begin_span(SpanKind::Send);
@@ -798,6 +798,7 @@ impl<S: System> Sim<S> {
         let failure = self.run_phases(system).err();
         let kernel = &mut self.kernel;
         kernel.stats.virtual_time_ms = kernel.now_ms;
+        kernel.stats.messages_sent = kernel.next_msg_id;
         kernel.stats.draws = kernel.choices.draw_count();
         Outcome {
             hash: kernel.hash,

@@ -222,6 +222,7 @@ pub struct Server {
 }
 
 impl Server {
+    #[inline]
     fn apply(&mut self, decision: Decision) {
         match decision {
             Decision::Reserved { request, quantity } => {
@@ -346,6 +347,7 @@ impl Toy {
         self.seats_in_hand
     }
 
+    #[inline]
     fn decide(&mut self, server: &mut Server, ctx: &mut Ctx<'_, Self>, decision: Decision) {
         server.apply(decision);
         if self.config.group_commit_ms > 0 || self.config.bugs.ack_before_sync {
