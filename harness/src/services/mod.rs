@@ -143,6 +143,8 @@ pub struct Pending {
     seq: u32,
     index: u32,
     resends: u32,
+    /// When to resend (node clock, ms); 0 until the first resend round sees it.
+    due_ms: u64,
 }
 
 /// Order-independent fingerprints of a service's recoverable state, kept up to date
@@ -189,7 +191,8 @@ pub struct ServiceNode {
     last_now: Timestamp,
     resend: Option<TimerId>,
     resend_ms: u64,
-    gateway_pending: BTreeSet<PaymentId>,
+    /// Payments with gateway calls unanswered, and when to resend them (0: next time).
+    gateway_pending: BTreeMap<PaymentId, u64>,
     digest: Digest,
     unsynced: bool,
     deferred: Vec<(NodeId, Msg)>,
@@ -275,7 +278,7 @@ impl ServiceNode {
             last_now: Timestamp(0),
             resend: None,
             resend_ms: RESEND_MS,
-            gateway_pending: BTreeSet::new(),
+            gateway_pending: BTreeMap::new(),
             digest: Digest::default(),
             unsynced: false,
             deferred: Vec::new(),
@@ -392,7 +395,7 @@ impl ServiceNode {
                     })
                 });
                 if in_flight {
-                    self.gateway_pending.insert(id);
+                    self.gateway_pending.entry(id).or_insert(0);
                 } else {
                     self.gateway_pending.remove(&id);
                 }
@@ -999,14 +1002,33 @@ impl Ticketing {
                 // Back off while nothing gets through (a receiver down, a stalled gateway).
                 node.resend_ms = (node.resend_ms * 2).min(RESEND_MS_MAX);
                 let index = ctx.node().index();
+                // Only what has waited a full interval is sent again: a message that
+                // left just before this round is not due yet.
+                let now_ms = ctx.now_ms();
+                let next_ms = now_ms + node.resend_ms;
                 for ((to, _), pending) in node.outbox.iter_mut() {
+                    if pending.due_ms == 0 {
+                        pending.due_ms = next_ms;
+                        continue;
+                    }
+                    if pending.due_ms > now_ms {
+                        continue;
+                    }
+                    pending.due_ms = next_ms;
                     pending.resends += 1;
                     let msg =
                         &self.logs[index][pending.seq as usize].outbox[pending.index as usize].1;
                     ctx.send(*to, msg.clone());
                 }
                 if let Streams::Payments(map) = &node.streams {
-                    for payment in &node.gateway_pending {
+                    for (payment, due_ms) in node.gateway_pending.iter_mut() {
+                        if *due_ms == 0 || *due_ms > now_ms {
+                            if *due_ms == 0 {
+                                *due_ms = next_ms;
+                            }
+                            continue;
+                        }
+                        *due_ms = next_ms;
                         if let Some(state) = map.get(payment) {
                             for call in state.calls_in_flight() {
                                 ctx.send(GATEWAY, Msg::Gateway(call));
@@ -1073,7 +1095,7 @@ impl Ticketing {
                 ctx.send(*to, msg.clone());
             }
             if let Streams::Payments(map) = &node.streams {
-                for payment in &node.gateway_pending {
+                for payment in node.gateway_pending.keys() {
                     if let Some(state) = map.get(payment) {
                         for call in state.calls_in_flight() {
                             ctx.send(GATEWAY, Msg::Gateway(call));
@@ -1102,6 +1124,7 @@ fn apply_entry(node: &mut ServiceNode, entry: &Entry, seq: u32) {
                 seq,
                 index: index as u32,
                 resends: 0,
+                due_ms: 0,
             };
             if node.outbox.insert((*to, id), pending).is_none() {
                 node.digest.outbox ^= hash_of(1, &(*to, id));
