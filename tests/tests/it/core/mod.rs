@@ -10,6 +10,7 @@ mod support;
 mod chaos;
 mod inventory;
 mod laws;
+mod malformed;
 mod model;
 mod payment;
 mod pricing;
