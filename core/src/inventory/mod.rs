@@ -309,6 +309,9 @@ pub enum InventoryError {
     /// Sales are not open (or the show has started).
     #[error("sales are not open")]
     SalesNotOpen,
+    /// The show has started: nothing more is held or sold.
+    #[error("the show has started")]
+    ShowStarted,
     /// Quantity outside 1..=8.
     #[error("quantity {quantity} is outside 1..=8")]
     InvalidQuantity {
@@ -579,6 +582,15 @@ impl Inventory {
             .ok_or(InventoryError::SectionNotInitialized)
     }
 
+    /// Nothing more is bought at or after the start, even before the show's "ended"
+    /// phase reaches the section.
+    fn before_start(&self, now: Timestamp) -> Result<(), InventoryError> {
+        match self.setup.as_ref() {
+            Some(setup) if now >= setup.start_at => Err(InventoryError::ShowStarted),
+            _ => Ok(()),
+        }
+    }
+
     fn live_hold(&self, order: OrderId, now: Timestamp) -> Result<&OrderSeats, InventoryError> {
         match self.orders.get(&order) {
             Some(hold) if hold.status == HoldStatus::Held && now < hold.expires_at => Ok(hold),
@@ -763,6 +775,7 @@ impl Inventory {
             }
             InventoryCommand::Extend { order, expires_at } => {
                 expect(Actor::Service)?;
+                self.before_start(now)?;
                 let hold = self.live_hold(*order, now)?;
                 if hold.extended {
                     return Err(InventoryError::AlreadyExtended { order: *order });
@@ -781,6 +794,7 @@ impl Inventory {
             }
             InventoryCommand::Confirm { order } => {
                 expect(Actor::Service)?;
+                self.before_start(now)?;
                 self.live_hold(*order, now)?;
                 InventoryEvent::HoldConfirmed { order: *order }
             }

@@ -237,6 +237,9 @@ pub enum TicketError {
     /// Needs `start − now ≥ 24 h`.
     #[error("too close to the show's start")]
     TooCloseToShow,
+    /// The show was cancelled.
+    #[error("the show was cancelled")]
+    ShowCancelled,
     /// The show has started.
     #[error("the show has started")]
     ShowStarted,
@@ -632,6 +635,27 @@ impl Aggregate for Ticket {
             Admission::Repeat { version } => return Ok(Decision::Repeat { version }),
             Admission::Fresh { fingerprint } => fingerprint,
         };
+        let show_cancelled = self.details.as_ref().is_some_and(|details| {
+            catalog
+                .terms(details.section.show)
+                .is_some_and(|terms| terms.status == ShowStatus::Cancelled)
+        });
+        // The catalog may know of the cancellation before this ticket's own message
+        // arrives: customers' changes are refused from then on.
+        if show_cancelled
+            && matches!(
+                command.body,
+                TicketCommand::Transfer { .. }
+                    | TicketCommand::List { .. }
+                    | TicketCommand::Unlist
+                    | TicketCommand::Cancel
+                    | TicketCommand::TakeListing { .. }
+            )
+        {
+            // Keep the usual order of checks for strangers: only then the show.
+            self.decide_body(command)?;
+            return Err(TicketError::ShowCancelled);
+        }
         let Some(event) = self.decide_body(command)? else {
             return Ok(Decision::Ignored);
         };
