@@ -99,6 +99,7 @@ proptest! {
                     };
                 }
             }
+            prop_assert_eq!(&world.timers_after_restart(), &world.timers, "a restart would arm other timers");
             world.advance_and_fire(match step {
                 0 => 0,
                 1 => 4 * MINUTE_MS,
@@ -108,6 +109,7 @@ proptest! {
         world.run_out_timers();
         world.settle();
         prop_assert!(world.is_quiet(), "not quiet: {:?}", world.timers);
+        prop_assert_eq!(&world.timers_after_restart(), &world.timers, "a restart would arm other timers");
         prop_assert!(world.gateway.violations.is_empty(), "{:?}", world.gateway.violations);
 
         let mut sold = 0;

@@ -914,3 +914,34 @@ pub fn splitmix(state: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+impl MiniWorld {
+    /// The timers a restarted world would arm: every stream rebuilt from its log alone,
+    /// asked for its timers. Also checks that each rebuilt state equals the live one.
+    pub fn timers_after_restart(&self) -> BTreeMap<Timer, Timestamp> {
+        fn rebuilt<A: Aggregate + PartialEq + std::fmt::Debug>(
+            streams: &BTreeMap<impl Ord + std::fmt::Debug, Stream<A>>,
+            timers: &mut BTreeMap<Timer, Timestamp>,
+        ) {
+            for (id, stream) in streams {
+                let state = Stream::<A>::replay(stream.log());
+                assert_eq!(
+                    &state,
+                    stream.state(),
+                    "{id:?} rebuilt from its log differs"
+                );
+                for armed in state.timers() {
+                    timers.insert(armed.timer, armed.at);
+                }
+            }
+        }
+        let mut timers = BTreeMap::new();
+        rebuilt(&self.shows, &mut timers);
+        rebuilt(&self.inventories, &mut timers);
+        rebuilt(&self.orders, &mut timers);
+        rebuilt(&self.payments, &mut timers);
+        rebuilt(&self.tickets, &mut timers);
+        rebuilt(&self.resales, &mut timers);
+        timers
+    }
+}
