@@ -621,3 +621,69 @@ fn only_a_customer_buys_a_resale_and_only_services_answer_it() {
     );
     assert_eq!(host.state().status(), Some(ResaleStatus::Authorizing));
 }
+
+#[test]
+fn a_half_refund_of_an_odd_price_rounds_half_up_to_the_cent() {
+    // Pins down: the 50 % refund of a 50.01 ticket is 25.01 ((5 001 × 5 000 + 5 000) / 10 000), computed per ticket.
+    let mut world = MiniWorld::with_show(START, vec![general(10, 5_001)]);
+    world.initiate(ALICE, OrderId(1), 2, None).unwrap();
+    world.settle();
+    world.pay(ALICE, OrderId(1)).unwrap();
+    world.settle();
+    world.now = Timestamp(START.0 - 5 * DAY_MS);
+    for index in 0..2 {
+        let ticket = TicketId {
+            order: OrderId(1),
+            index,
+        };
+        world
+            .ticket_command(ALICE, ticket, TicketCommand::Cancel)
+            .unwrap();
+    }
+    world.settle();
+    assert_eq!(world.ledger(OrderId(1)).refunded, Money(2 * 2_501));
+    no_violations(&world);
+}
+
+#[test]
+fn time_never_goes_backwards_for_a_ticket_and_its_ids_are_idempotent() {
+    // Pins down: a ticket refuses a command stamped before its last `now`; the same id and content repeats without a second refund; other content under that id conflicts.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    let catalog = world.catalog.clone();
+    let last = world.now;
+    let stream = world.tickets.get_mut(&ticket).unwrap();
+    let cancel = |id, now| {
+        Envelope::new(
+            CommandId(id),
+            Actor::Customer(ALICE),
+            now,
+            TicketCommand::Cancel,
+        )
+    };
+    assert!(matches!(
+        stream.handle(&catalog, &cancel(70, Timestamp(last.0 - 1))),
+        Err(TicketError::TimeWentBackwards { .. })
+    ));
+    let effects = match stream.handle(&catalog, &cancel(71, last)) {
+        Ok(turnstile_core::host::Handled::New { effects, .. }) => effects.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(effects, 2, "a refund and the seat back on sale");
+    assert!(matches!(
+        stream.handle(&catalog, &cancel(71, last.plus(1))),
+        Ok(turnstile_core::host::Handled::Repeat { .. })
+    ));
+    let transfer = Envelope::new(
+        CommandId(71),
+        Actor::Customer(ALICE),
+        last,
+        TicketCommand::Transfer { to: BOB },
+    );
+    assert_eq!(
+        stream.handle(&catalog, &transfer).err(),
+        Some(TicketError::IdempotencyConflict {
+            command: CommandId(71)
+        })
+    );
+}
