@@ -820,3 +820,31 @@ fn the_hold_lives_five_minutes_then_exactly_until_the_fifteen_minute_window_ends
     assert_eq!(world.order_status(ORDER), Some(OrderStatus::Completed));
     assert_eq!(world.ledger(ORDER).captured, TOTAL);
 }
+
+#[test]
+fn an_order_paid_after_its_show_was_cancelled_ends_cancelled_even_if_the_news_is_late() {
+    // Pins down: every order open when the show is cancelled ends Cancelled with nothing kept — also when the order's cancellation message is still in flight as the customer pays (the order service already knows from its catalog).
+    let mut world = order_at(Stage::AwaitingPayment);
+    world.park = Some(Box::new(|message: &Message| {
+        matches!(
+            message,
+            Message::Order {
+                body: OrderCommand::ShowCancelled,
+                ..
+            } | Message::Inventory {
+                body: InventoryCommand::SetPhase { .. },
+                ..
+            }
+        )
+    }));
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    let _ = world.pay(ALICE, ORDER);
+    world.settle();
+    world.park = None;
+    world.unpark_all();
+    world.settle();
+    world.run_out_timers();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Cancelled));
+    assert_nothing_sold(&world);
+}
