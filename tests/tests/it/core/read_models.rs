@@ -348,3 +348,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_sale_counts_on_the_utc_day_it_completed_to_the_millisecond() {
+    // Pins down: sales analytics are per UTC day: a sale completed 1 ms before midnight counts on that day, one completed at midnight on the next.
+    let mut world = MiniWorld::with_show(START, vec![general(10, 5_000)]);
+    let midnight = Timestamp((T0.utc_day() + 2) * DAY_MS);
+    for (order, at) in [(1, midnight.0 - 1), (2, midnight.0)] {
+        world.now = Timestamp(at);
+        buy(&mut world, ALICE, order, 1, None);
+    }
+    let before = world
+        .read_models
+        .sales
+        .day(ShowId(1), midnight.utc_day() - 1);
+    let after = world.read_models.sales.day(ShowId(1), midnight.utc_day());
+    assert_eq!((before.tickets_sold, before.revenue), (1, Money(5_000)));
+    assert_eq!((after.tickets_sold, after.revenue), (1, Money(5_000)));
+}

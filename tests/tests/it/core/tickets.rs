@@ -687,3 +687,16 @@ fn time_never_goes_backwards_for_a_ticket_and_its_ids_are_idempotent() {
         })
     );
 }
+
+#[test]
+fn a_transferred_ticket_of_a_cancelled_show_is_refunded_to_the_payment_that_bought_it() {
+    // Pins down: a transfer moves rights, not money: when the show is cancelled the refund goes to the original buyer's payment, not to the new owner.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, transfer(BOB)).unwrap();
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    assert_eq!(world.ledger(OrderId(1)).refunded, P);
+    assert_eq!(status(&world, ticket), TicketStatus::ShowCancelled);
+    no_violations(&world);
+}
