@@ -848,3 +848,39 @@ fn an_order_paid_after_its_show_was_cancelled_ends_cancelled_even_if_the_news_is
     assert_eq!(world.order_status(ORDER), Some(OrderStatus::Cancelled));
     assert_nothing_sold(&world);
 }
+
+#[test]
+fn an_order_paying_when_its_show_is_cancelled_ends_cancelled_even_if_the_news_is_late() {
+    // Pins down: an order between authorization and capture when the show is cancelled ends Cancelled with everything undone, also when its own cancellation message arrives after the answers (the order service knows from its catalog).
+    for stage in [Stage::Authorizing, Stage::Capturing] {
+        let mut world = order_at(stage);
+        world.park = Some(Box::new(|message: &Message| {
+            matches!(
+                message,
+                Message::Order {
+                    body: OrderCommand::ShowCancelled,
+                    ..
+                } | Message::Inventory {
+                    body: InventoryCommand::SetPhase { .. },
+                    ..
+                }
+            )
+        }));
+        world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+        world.settle();
+        world.release_gateway(Scripted::Approve);
+        world.park = None;
+        world.unpark_all();
+        world.settle();
+        world.run_out_timers();
+        assert_eq!(
+            world.order_status(ORDER),
+            Some(OrderStatus::Cancelled),
+            "{stage:?}"
+        );
+        let ledger = world.ledger(ORDER);
+        assert_eq!(ledger.kept(), Money::ZERO, "{stage:?}: {ledger:?}");
+        assert_eq!(ledger.authorized_open, Money::ZERO, "{stage:?}");
+        assert!(world.valid_tickets(ORDER).is_empty(), "{stage:?}");
+    }
+}
