@@ -24,8 +24,24 @@
 //! rejection into an event, drops an event, changes an amount, adds an effect) to break
 //! one rule on purpose; the sweep must then catch it under the invariant's name. The
 //! `rebuild` hook edits how a restarting node recovers ([`Rebuild`]: how many log
-//! entries to replay, whether to re-arm timers). Doubles live in the tests, never here;
-//! production code only calls the hooks, which are all `None` by default.
+//! entries to replay, whether to re-arm timers); the `read_models` hook may drop a
+//! publication. Doubles live in the tests, never here; production code only calls the
+//! hooks, which are all `None` by default.
+//!
+//! Writing a double: pick the aggregate whose rule you break, match the command and the
+//! result you want to change, and rewrite it in place. To turn a rejection into an event,
+//! build the event with `turnstile_core::recorded(command, fingerprint, event)` where
+//! `fingerprint = turnstile_core::ids::fingerprint(&command.actor, &command.body)`, and
+//! list its effects (timers to arm, messages to send) as the core would. Then assert
+//! that a sweep catches it (`tests/tests/it/world/doubles.rs` has one per invariant):
+//! ```ignore
+//! fn oversell(state: &Inventory, command: &Envelope<InventoryCommand>,
+//!             result: &mut Result<Decision<InventoryEvent>, InventoryError>) { /* … */ }
+//! let world = Ticketing::new(WorldConfig::sweep().with_doubles(Doubles {
+//!     inventory: Some(oversell),
+//!     ..Doubles::default()
+//! }));
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -113,6 +129,8 @@ pub struct Doubles {
     pub resale: Option<Hook<Resale>>,
     /// Changes how a restarting service recovers.
     pub rebuild: Option<fn(ServiceKind, &mut Rebuild)>,
+    /// Decides whether the read models take in a publication (`false`: it is lost).
+    pub read_models: Option<fn(&Published) -> bool>,
 }
 
 /// The aggregates a service hosts.
@@ -657,13 +675,17 @@ impl Ticketing {
                 if node.consumed.contains(&id) {
                     ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED);
                 } else if matches!(node.kind, ServiceKind::ReadModels) {
-                    self.commit(
-                        node,
-                        ctx,
-                        Some(id),
-                        Change::Published(published),
-                        Vec::new(),
-                    );
+                    let keep = self
+                        .config
+                        .doubles
+                        .read_models
+                        .is_none_or(|hook| hook(&published));
+                    let change = if keep {
+                        Change::Published(published)
+                    } else {
+                        Change::Nothing
+                    };
+                    self.commit(node, ctx, Some(id), change, Vec::new());
                 }
                 send(node, ctx, from, Msg::Ack(id));
             }

@@ -575,6 +575,9 @@ impl Ticketing {
         let Msg::Reply { id, answer } = msg else {
             return;
         };
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(node = client.node.0, from = from.0, id = id.0, answer = ?answer, "client got answer");
+        }
         let Some(outstanding) = client.outstanding.as_ref() else {
             return;
         };

@@ -10,8 +10,12 @@ use turnstile_core::order::{LateAnswer, Order, OrderCommand, OrderError, OrderEv
 use turnstile_core::payment::{
     GatewayCall, GatewayKey, GatewayRequest, Operation, Payment, PaymentError, PaymentEvent,
 };
-use turnstile_core::ticket::{Ticket, TicketError, TicketEvent};
-use turnstile_core::{ArmedTimer, Decision, Effect, Effects, Envelope, Money, Timer, recorded};
+use turnstile_core::read_models::{Published, StreamId};
+use turnstile_core::ticket::{Ticket, TicketCommand, TicketError, TicketEvent};
+use turnstile_core::{
+    ArmedTimer, CommandId, Decision, Effect, Effects, Envelope, Message, Money, PaymentId,
+    TicketId, Timer, recorded,
+};
 use turnstile_sim::{Choices, Sim, shrink};
 
 /// Sweeps seeds until one fails `invariant`, then shrinks it; panics if none of 10,000
@@ -467,6 +471,101 @@ fn money_conserved_is_caught() {
         "money_conserved",
         Doubles {
             payment: Some(half_refunds),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Inventory that records eight more places than it holds.
+fn hold_too_many(
+    _state: &Inventory,
+    _command: &Envelope<InventoryCommand>,
+    result: &mut Result<Decision<InventoryEvent>, InventoryError>,
+) {
+    if let Ok(Decision::Accepted { event, .. }) = result
+        && let InventoryEvent::SeatsReserved {
+            quantity, seats, ..
+        } = &mut event.event
+        && seats.is_empty()
+    {
+        *quantity += 8;
+    }
+}
+
+#[test]
+fn max_per_order_is_caught() {
+    // A hold of more than eight places breaks `max_per_order`.
+    assert_caught(
+        "max_per_order",
+        Doubles {
+            inventory: Some(hold_too_many),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An order that issues its tickets once the seats are confirmed, before the capture.
+fn issue_before_capture(
+    state: &Order,
+    _command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    let (Ok(Decision::Accepted { event, effects }), Some(details)) = (result, &state.details)
+    else {
+        return;
+    };
+    if event.event != OrderEvent::SeatsConfirmed {
+        return;
+    }
+    let tickets: Vec<TicketId> = (0..details.quantity)
+        .map(|index| TicketId {
+            order: details.order,
+            index,
+        })
+        .collect();
+    effects.clear();
+    for ticket in &tickets {
+        effects.push(Effect::Send(Message::Ticket {
+            ticket: *ticket,
+            id: CommandId::derive(&[13, details.order.0, u64::from(ticket.index)]),
+            body: TicketCommand::Issue {
+                ticket: *ticket,
+                owner: details.customer,
+                section: details.section,
+                seat: details.seats.get(usize::from(ticket.index)).copied(),
+                price: details.quote.seat_price,
+                payment: PaymentId::Order(details.order),
+                start_at: details.start_at,
+            },
+        }));
+    }
+    event.event = OrderEvent::Completed { tickets };
+}
+
+#[test]
+fn tickets_are_paid_is_caught() {
+    // Tickets issued before the money is captured break `tickets_are_paid`.
+    assert_caught(
+        "tickets_are_paid",
+        Doubles {
+            order: Some(issue_before_capture),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Read models that lose every payment event.
+fn lose_payments(published: &Published) -> bool {
+    !matches!(published.stream, StreamId::Payment(_))
+}
+
+#[test]
+fn projections_converge_is_caught() {
+    // Read models that miss events differ from the fold of the logs: `projections_converge`.
+    assert_caught(
+        "projections_converge",
+        Doubles {
+            read_models: Some(lose_payments),
             ..Doubles::default()
         },
     );
