@@ -269,84 +269,137 @@ proptest! {
         seed in any::<u64>(),
     ) {
         // Pins down: for any mix of orders and fates, counts, daily sales and customer histories equal what the script and the gateway's ledger predict, fed in order or redelivered and shuffled across streams.
-        let customers = [ALICE, BOB, CAROL];
-        let mut world = MiniWorld::with_show(START, vec![general(40, 5_000)]);
-        let sale_day = world.now.utc_day();
-        for (index, plan) in plans.iter().enumerate() {
-            let order = OrderId(index as u64 + 1);
-            let customer = customers[plan.customer];
-            let payment = turnstile_core::PaymentId::Order(order);
-            match plan.fate {
-                Fate::Declined => {
-                    world.gateway.script.insert((payment, CallKind::Authorize), [Scripted::Decline].into());
-                }
-                Fate::CaptureRefused => {
-                    world.gateway.script.insert((payment, CallKind::Capture), [Scripted::Decline].into());
-                }
-                _ => {}
+        read_models_against_prediction(&plans, seed)?;
+    }
+}
+
+/// The body of the read-model property (outside the macro so it is formatted).
+fn read_models_against_prediction(plans: &[Planned], seed: u64) -> Result<(), TestCaseError> {
+    let customers = [ALICE, BOB, CAROL];
+    let mut world = MiniWorld::with_show(START, vec![general(40, 5_000)]);
+    let sale_day = world.now.utc_day();
+    for (index, plan) in plans.iter().enumerate() {
+        let order = OrderId(index as u64 + 1);
+        let customer = customers[plan.customer];
+        let payment = turnstile_core::PaymentId::Order(order);
+        match plan.fate {
+            Fate::Declined => {
+                world
+                    .gateway
+                    .script
+                    .insert((payment, CallKind::Authorize), [Scripted::Decline].into());
             }
-            world.initiate(customer, order, plan.quantity, None).unwrap();
-            world.settle();
-            match plan.fate {
-                Fate::NeverPaid => {}
-                Fate::CancelledByCustomer => world.order_command(customer, order, OrderCommand::Cancel).unwrap(),
-                _ => world.pay(customer, order).unwrap(),
+            Fate::CaptureRefused => {
+                world
+                    .gateway
+                    .script
+                    .insert((payment, CallKind::Capture), [Scripted::Decline].into());
             }
-            world.settle();
+            _ => {}
         }
-        world.run_out_timers();
-        // Two weeks later (6 days before the start: 50 %), some tickets are cancelled.
-        world.now = Timestamp(START.0 - 6 * DAY_MS);
-        let cancel_day = world.now.utc_day();
-        for (index, plan) in plans.iter().enumerate() {
-            if plan.fate == Fate::Paid && plan.cancel_ticket {
-                let ticket = TicketId { order: OrderId(index as u64 + 1), index: 0 };
-                world.ticket_command(customers[plan.customer], ticket, TicketCommand::Cancel).unwrap();
-            }
+        world
+            .initiate(customer, order, plan.quantity, None)
+            .unwrap();
+        world.settle();
+        match plan.fate {
+            Fate::NeverPaid => {}
+            Fate::CancelledByCustomer => world
+                .order_command(customer, order, OrderCommand::Cancel)
+                .unwrap(),
+            _ => world.pay(customer, order).unwrap(),
         }
         world.settle();
-        prop_assert!(world.is_quiet());
-        prop_assert!(world.gateway.violations.is_empty(), "{:?}", world.gateway.violations);
-
-        // The naive prediction, from the script alone (prices: 5 000 a seat, regular tier).
-        let paid: Vec<(usize, &Planned)> = plans.iter().enumerate().filter(|(_, plan)| plan.fate == Fate::Paid).collect();
-        let seats_sold: u32 = paid.iter().map(|(_, plan)| plan.quantity).sum();
-        let cancelled = paid.iter().filter(|(_, plan)| plan.cancel_ticket).count() as u32;
-        let revenue = Money(u64::from(seats_sold) * 5_000);
-        let refunds = Money(u64::from(cancelled) * 2_500);
-
-        for read_models in [world.read_models.clone(), {
-            let mut fresh = ReadModels::new();
-            for event in shuffled(&world.published, seed) {
-                fresh.observe(event);
-            }
-            fresh
-        }] {
-            let counts = read_models.available_seats.section(key(1, 0)).expect("section");
-            prop_assert_eq!((counts.sold, counts.reserved, counts.available), (seats_sold - cancelled, 0, 40 - seats_sold + cancelled));
-            let sale = read_models.sales.day(ShowId(1), sale_day);
-            prop_assert_eq!((sale.tickets_sold, sale.revenue), (u64::from(seats_sold), revenue));
-            let refund_day = read_models.sales.day(ShowId(1), cancel_day);
-            prop_assert_eq!(refund_day.refunds, refunds);
-            for (index, plan) in plans.iter().enumerate() {
-                let order = OrderId(index as u64 + 1);
-                let history = read_models.customer_history.orders(customers[plan.customer], world.now);
-                let entry = history.iter().find(|entry| entry.order == order);
-                prop_assert!(entry.is_some(), "{:?} missing", order);
-                let entry = entry.expect("checked");
-                let (status, tickets, paid) = match plan.fate {
-                    Fate::Paid => (OrderStatus::Completed, plan.quantity, Money(u64::from(plan.quantity) * 5_000)),
-                    Fate::Declined | Fate::CaptureRefused => (OrderStatus::Compensated, 0, Money::ZERO),
-                    Fate::NeverPaid => (OrderStatus::Expired, 0, Money::ZERO),
-                    Fate::CancelledByCustomer => (OrderStatus::Cancelled, 0, Money::ZERO),
-                };
-                let refunded = if plan.fate == Fate::Paid && plan.cancel_ticket { Money(2_500) } else { Money::ZERO };
-                prop_assert_eq!((entry.status, entry.tickets, entry.paid, entry.refunded), (status, tickets, paid, refunded), "{:?}", order);
-                prop_assert_eq!(entry.show_name.as_deref(), Some("The Show"));
-                prop_assert_eq!(entry.upcoming, Some(true));
-            }
+    }
+    world.run_out_timers();
+    // Two weeks later (6 days before the start: 50 %), some tickets are cancelled.
+    world.now = Timestamp(START.0 - 6 * DAY_MS);
+    let cancel_day = world.now.utc_day();
+    for (index, plan) in plans.iter().enumerate() {
+        if plan.fate == Fate::Paid && plan.cancel_ticket {
+            let ticket = TicketId {
+                order: OrderId(index as u64 + 1),
+                index: 0,
+            };
+            world
+                .ticket_command(customers[plan.customer], ticket, TicketCommand::Cancel)
+                .unwrap();
         }
     }
+    world.settle();
+    prop_assert!(world.is_quiet());
+    prop_assert!(
+        world.gateway.violations.is_empty(),
+        "{:?}",
+        world.gateway.violations
+    );
+
+    // The naive prediction, from the script alone (prices: 5 000 a seat, regular tier).
+    let paid: Vec<(usize, &Planned)> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, plan)| plan.fate == Fate::Paid)
+        .collect();
+    let seats_sold: u32 = paid.iter().map(|(_, plan)| plan.quantity).sum();
+    let cancelled = paid.iter().filter(|(_, plan)| plan.cancel_ticket).count() as u32;
+    let revenue = Money(u64::from(seats_sold) * 5_000);
+    let refunds = Money(u64::from(cancelled) * 2_500);
+
+    for read_models in [world.read_models.clone(), {
+        let mut fresh = ReadModels::new();
+        for event in shuffled(&world.published, seed) {
+            fresh.observe(event);
+        }
+        fresh
+    }] {
+        let counts = read_models
+            .available_seats
+            .section(key(1, 0))
+            .expect("section");
+        prop_assert_eq!(
+            (counts.sold, counts.reserved, counts.available),
+            (seats_sold - cancelled, 0, 40 - seats_sold + cancelled)
+        );
+        let sale = read_models.sales.day(ShowId(1), sale_day);
+        prop_assert_eq!(
+            (sale.tickets_sold, sale.revenue),
+            (u64::from(seats_sold), revenue)
+        );
+        let refund_day = read_models.sales.day(ShowId(1), cancel_day);
+        prop_assert_eq!(refund_day.refunds, refunds);
+        for (index, plan) in plans.iter().enumerate() {
+            let order = OrderId(index as u64 + 1);
+            let history = read_models
+                .customer_history
+                .orders(customers[plan.customer], world.now);
+            let entry = history.iter().find(|entry| entry.order == order);
+            prop_assert!(entry.is_some(), "{:?} missing", order);
+            let entry = entry.expect("checked");
+            let (status, tickets, paid) = match plan.fate {
+                Fate::Paid => (
+                    OrderStatus::Completed,
+                    plan.quantity,
+                    Money(u64::from(plan.quantity) * 5_000),
+                ),
+                Fate::Declined | Fate::CaptureRefused => (OrderStatus::Compensated, 0, Money::ZERO),
+                Fate::NeverPaid => (OrderStatus::Expired, 0, Money::ZERO),
+                Fate::CancelledByCustomer => (OrderStatus::Cancelled, 0, Money::ZERO),
+            };
+            let refunded = if plan.fate == Fate::Paid && plan.cancel_ticket {
+                Money(2_500)
+            } else {
+                Money::ZERO
+            };
+            prop_assert_eq!(
+                (entry.status, entry.tickets, entry.paid, entry.refunded),
+                (status, tickets, paid, refunded),
+                "{:?}",
+                order
+            );
+            prop_assert_eq!(entry.show_name.as_deref(), Some("The Show"));
+            prop_assert_eq!(entry.upcoming, Some(true));
+        }
+    }
+    Ok(())
 }
 
 #[test]
