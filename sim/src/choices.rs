@@ -234,6 +234,18 @@ impl Choices {
         self.draw_slow(max)
     }
 
+    /// On the fast path (seeded, not recording), the generator and the draw counter, for
+    /// a caller that makes several draws in a row: it must draw exactly as
+    /// [`Choices::draw`] does (no draw for `max == 0`, one count per draw).
+    #[inline(always)]
+    pub(crate) fn fast_path(&mut self) -> Option<(&mut Xoshiro256pp, &mut u64)> {
+        if self.fast {
+            Some((&mut self.rng, &mut self.draws))
+        } else {
+            None
+        }
+    }
+
     /// Every source but the fast path, and recording.
     #[cold]
     #[inline(never)]

@@ -498,18 +498,40 @@ impl<S: System> Ctx<'_, S> {
         kernel.next_msg_id += 1;
         let profile = &kernel.profile;
         let choices = &mut kernel.choices;
-        choices.begin_span(SpanKind::Send);
-        let mut delay_ms = choices.range(profile.delay_ms_min, profile.delay_ms_max);
-        if kernel.faults_on {
-            if choices.chance_per_mille(profile.drop_per_mille) {
-                kernel.drop_message(self.node, to, &msg);
-                return id;
+        // The delay, then (with faults on) the drop: the same draws as `range` and
+        // `chance_per_mille`; on the seeded fast path (which records nothing, so has no
+        // spans to open) drawn from a copy of the generator kept in registers.
+        let (mut delay_ms, dropped) = if let Some((rng, draws)) = choices.fast_path() {
+            let mut local = rng.clone();
+            let mut delay_ms = profile.delay_ms_min;
+            let spread = profile.delay_ms_max - profile.delay_ms_min;
+            if spread > 0 {
+                *draws += 1;
+                delay_ms += local.below_inclusive(spread);
             }
-            // Extra delays and duplicates are off in most profiles: decided off the hot
-            // path, in the same order of draws.
-            if profile.delay_extra_per_mille > 0 || profile.duplicate_per_mille > 0 {
-                delay_ms += kernel.delay_or_duplicate(self.node, to, id, &msg);
-            }
+            let per_mille = profile.drop_per_mille;
+            let dropped = kernel.faults_on && per_mille > 0 && {
+                *draws += 1;
+                local.below_inclusive(999) >= 1000 - per_mille.min(1000)
+            };
+            *rng = local;
+            (delay_ms, dropped)
+        } else {
+            choices.begin_span(SpanKind::Send);
+            let delay_ms = choices.range(profile.delay_ms_min, profile.delay_ms_max);
+            let dropped = kernel.faults_on && choices.chance_per_mille(profile.drop_per_mille);
+            (delay_ms, dropped)
+        };
+        if dropped {
+            kernel.drop_message(self.node, to, &msg);
+            return id;
+        }
+        // Extra delays and duplicates are off in most profiles: decided off the hot path,
+        // in the same order of draws.
+        if kernel.faults_on
+            && (profile.delay_extra_per_mille > 0 || profile.duplicate_per_mille > 0)
+        {
+            delay_ms += kernel.delay_or_duplicate(self.node, to, id, &msg);
         }
         let choices = &mut kernel.choices;
         choices.end_span();
