@@ -735,8 +735,23 @@ impl Ticketing {
                 if tracing::enabled!(tracing::Level::DEBUG) {
                     tracing::debug!(node = ctx.node().0, command = name, actor = ?actor, now = now.0, stream = ?stream, version, event = ?event, "accepted");
                 }
-                let outbox = self.outbox_of(stream, version, &event, &effects, answer);
-                self.commit(node, ctx, consumed, Change::Event(stream, event), outbox);
+                let outbox = self.outbox_of(&effects, answer);
+                let publish = self.config.publish.then(|| {
+                    (
+                        CommandId::derive(&[100, stream_code(&stream), version]),
+                        version,
+                    )
+                });
+                self.commit_entry(
+                    node,
+                    ctx,
+                    Entry {
+                        consumed,
+                        change: Change::Event(stream, event),
+                        outbox,
+                        publish,
+                    },
+                );
                 self.execute(node, ctx, &effects);
                 Answer::Accepted { new: true }
             }
@@ -769,14 +784,7 @@ impl Ticketing {
 
     /// The outbox of a new event: its messages, notices, the saga's answer and the
     /// publication to the read models.
-    fn outbox_of(
-        &self,
-        stream: StreamId,
-        version: u64,
-        event: &DomainEvent,
-        effects: &Effects,
-        answer: Option<Message>,
-    ) -> Vec<(NodeId, Msg)> {
+    fn outbox_of(&self, effects: &Effects, answer: Option<Message>) -> Vec<(NodeId, Msg)> {
         let mut outbox = Vec::with_capacity(effects.len() + 2);
         for effect in effects {
             match effect {
@@ -825,19 +833,6 @@ impl Ticketing {
                 },
             ));
         }
-        if self.config.publish {
-            outbox.push((
-                READ_MODELS,
-                Msg::Publish {
-                    id: CommandId::derive(&[100, stream_code(&stream), version]),
-                    published: Box::new(Published {
-                        stream,
-                        version,
-                        event: event.clone(),
-                    }),
-                },
-            ));
-        }
         outbox
     }
 
@@ -851,14 +846,20 @@ impl Ticketing {
         change: Change,
         outbox: Vec<(NodeId, Msg)>,
     ) {
-        let index = ctx.node().index();
-        let log = &mut self.logs[index];
-        let seq = log.len() as u32;
-        log.push(Entry {
+        let entry = Entry {
             consumed,
             change,
             outbox,
-        });
+            publish: None,
+        };
+        self.commit_entry(node, ctx, entry);
+    }
+
+    fn commit_entry(&mut self, node: &mut ServiceNode, ctx: &mut Ctx<'_, Self>, entry: Entry) {
+        let index = ctx.node().index();
+        let log = &mut self.logs[index];
+        let seq = log.len() as u32;
+        log.push(entry);
         self.senders[index].push(self.current_actor);
         // Group commit: the entry is appended now and synced by the flush timer, which
         // then sends everything that waited for it (outbox, acks, replies, gateway calls).
@@ -869,11 +870,15 @@ impl Ticketing {
         }
         let entry = &self.logs[index][seq as usize];
         apply_entry(node, entry, seq);
-        if !entry.outbox.is_empty() {
+        if entry.outbox_len() > 0 {
             self.unsent_outbox[index] = true;
         }
         for (to, msg) in &entry.outbox {
             node.deferred.push((*to, msg.clone()));
+        }
+        if entry.publish.is_some() {
+            node.deferred
+                .push((READ_MODELS, entry.message(entry.outbox.len())));
         }
         ensure_resend(node, ctx);
     }
@@ -1039,8 +1044,8 @@ impl Ticketing {
                     pending.due_ms = next_ms;
                     pending.resends += 1;
                     let msg =
-                        &self.logs[index][pending.seq as usize].outbox[pending.index as usize].1;
-                    ctx.send(*to, msg.clone());
+                        self.logs[index][pending.seq as usize].message(pending.index as usize);
+                    ctx.send(*to, msg);
                 }
                 if let Streams::Payments(map) = &node.streams {
                     for (payment, due_ms) in node.gateway_pending.iter_mut() {
@@ -1113,8 +1118,8 @@ impl Ticketing {
                 }
             }
             for ((to, _), pending) in &node.outbox {
-                let msg = &self.logs[index][pending.seq as usize].outbox[pending.index as usize].1;
-                ctx.send(*to, msg.clone());
+                let msg = self.logs[index][pending.seq as usize].message(pending.index as usize);
+                ctx.send(*to, msg);
             }
             if let Streams::Payments(map) = &node.streams {
                 for payment in node.gateway_pending.keys() {
@@ -1140,16 +1145,22 @@ fn apply_entry(node: &mut ServiceNode, entry: &Entry, seq: u32) {
     {
         node.digest.consumed ^= hash_of(2, &id);
     }
-    for (index, (to, msg)) in entry.outbox.iter().enumerate() {
-        if let Some(id) = msg.outbox_id() {
+    let publication = entry.publish.map(|(id, _)| (READ_MODELS, id));
+    let keys = entry
+        .outbox
+        .iter()
+        .map(|(to, msg)| msg.outbox_id().map(|id| (*to, id)))
+        .chain(publication.map(Some));
+    for (index, key) in keys.enumerate() {
+        if let Some((to, id)) = key {
             let pending = Pending {
                 seq,
                 index: index as u32,
                 resends: 0,
                 due_ms: 0,
             };
-            if node.outbox.insert((*to, id), pending).is_none() {
-                node.digest.outbox ^= hash_of(1, &(*to, id));
+            if node.outbox.insert((to, id), pending).is_none() {
+                node.digest.outbox ^= hash_of(1, &(to, id));
             }
         }
     }

@@ -381,4 +381,33 @@ pub struct Entry {
     pub change: Change,
     /// Messages to send, resent until acknowledged.
     pub outbox: Vec<(NodeId, Msg)>,
+    /// The publication of the entry's event to the read models (its id and stream
+    /// version), the outbox's last message: built from the event when sent, so the log
+    /// does not hold the event twice.
+    pub publish: Option<(CommandId, u64)>,
+}
+
+impl Entry {
+    /// Outbox messages, the publication included.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len() + usize::from(self.publish.is_some())
+    }
+
+    /// The outbox message at `index` (the publication comes last).
+    pub fn message(&self, index: usize) -> Msg {
+        if let Some((_, msg)) = self.outbox.get(index) {
+            return msg.clone();
+        }
+        match (&self.change, self.publish) {
+            (Change::Event(stream, event), Some((id, version))) => Msg::Publish {
+                id,
+                published: Box::new(Published {
+                    stream: *stream,
+                    version,
+                    event: event.clone(),
+                }),
+            },
+            _ => unreachable!("an outbox index past the entry's messages"),
+        }
+    }
 }
