@@ -612,6 +612,14 @@ impl<S: System> Ctx<'_, S> {
     #[inline(always)]
     pub fn draw(&mut self, max: u64) -> u64 {
         let choices = &mut self.kernel.choices;
+        // The seeded fast path records nothing, so opens no span (the same draw).
+        if let Some((rng, draws)) = choices.fast_path() {
+            if max == 0 {
+                return 0;
+            }
+            *draws += 1;
+            return rng.below_inclusive(max);
+        }
         choices.begin_span(SpanKind::Workload);
         let value = choices.draw(max);
         choices.end_span();
