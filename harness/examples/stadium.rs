@@ -4,6 +4,7 @@
 //! `cargo build --release -p turnstile --example stadium &&
 //!  /usr/bin/time -v target/release/examples/stadium [SEED] [--faults]`.
 
+#[allow(clippy::disallowed_types)] // Wall time of a whole run, outside it.
 use std::time::Instant;
 
 use turnstile::world::{Ticketing, WorldConfig, sweep_config};

@@ -1,6 +1,7 @@
 //! A sweep of the default world with its probes and figures:
 //! `cargo run --release -p turnstile --example sweep -- RUNS THREADS`.
 
+#[allow(clippy::disallowed_types)] // Wall time of a whole run, outside it.
 use std::time::Instant;
 
 use turnstile::world::{BUILD, Ticketing, sweep_config};
