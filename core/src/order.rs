@@ -314,6 +314,10 @@ pub enum OrderError {
     /// Cancelling once payment has begun.
     #[error("too late to cancel: payment has begun")]
     TooLateToCancel,
+    /// The show was cancelled (the order service's catalog knows it): nothing more is
+    /// paid for; the order ends when its own cancellation message arrives.
+    #[error("the show was cancelled")]
+    ShowCancelled,
     /// The command does not apply in this state.
     #[error("not allowed while the order is {status:?}")]
     NotAllowedInStatus {
@@ -566,6 +570,13 @@ impl Order {
             }
         };
         match (status, body) {
+            // Only a cancellation known from the catalog sets the flag this early: the
+            // held seats are released instead of moving on towards payment.
+            (S::Reserving, C::SeatsReserved { .. }) | (S::Extending, C::HoldExtended)
+                if details.show_cancelled =>
+            {
+                ended(S::Cancelled, EndCause::ShowCancelled, release)
+            }
             (S::Reserving, C::SeatsReserved { seats }) => Some(OrderEvent::Reserved {
                 seats: seats.clone(),
             }),
@@ -783,6 +794,23 @@ impl Aggregate for Order {
             });
         };
         let status = details.status;
+        // The catalog may know of the show's cancellation before this order's own
+        // message arrives: from then on nothing more is paid for, and any answer is
+        // judged as if the cancellation had been noted, so the order ends Cancelled
+        // with everything undone instead of completing.
+        let cancelled_in_catalog = catalog
+            .terms(details.section.show)
+            .is_some_and(|terms| terms.status == ShowStatus::Cancelled);
+        let noted;
+        let judged = if cancelled_in_catalog && !details.show_cancelled {
+            noted = OrderDetails {
+                show_cancelled: true,
+                ..details.clone()
+            };
+            &noted
+        } else {
+            details
+        };
         let event = match &command.body {
             OrderCommand::Initiate { .. } => return Err(OrderError::OrderAlreadyExists),
             OrderCommand::Pay { method } => {
@@ -793,6 +821,9 @@ impl Aggregate for Order {
                 }
                 if status != OrderStatus::AwaitingPayment {
                     return Err(OrderError::NotAllowedInStatus { status });
+                }
+                if cancelled_in_catalog {
+                    return Err(OrderError::ShowCancelled);
                 }
                 OrderEvent::PaymentStarted { method: *method }
             }
@@ -832,7 +863,7 @@ impl Aggregate for Order {
                 if actor != Actor::Service {
                     return Err(OrderError::NotAuthorized { actor });
                 }
-                match Order::decide_message(details, command.now, body) {
+                match Order::decide_message(judged, command.now, body) {
                     Some(event) => event,
                     None => return Ok(Decision::Ignored),
                 }
