@@ -839,7 +839,7 @@ fn an_order_paid_after_its_show_was_cancelled_ends_cancelled_even_if_the_news_is
     }));
     world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
     world.settle();
-    let _ = world.pay(ALICE, ORDER);
+    assert_eq!(world.pay(ALICE, ORDER), Err(OrderError::ShowCancelled));
     world.settle();
     world.park = None;
     world.unpark_all();
