@@ -411,6 +411,17 @@ impl Ticketing {
         self.gateway_profile
     }
 
+    /// One line describing the last run beyond the engine's profile: its workload and
+    /// the gateway's misbehaviour (print it with every failure).
+    pub fn describe_run(&self) -> String {
+        format!(
+            "workload={} customers={} {}",
+            self.workload.name(),
+            self.layout.customers,
+            self.gateway_profile
+        )
+    }
+
     /// The last run's shape.
     pub fn layout(&self) -> &Layout {
         &self.layout
