@@ -43,7 +43,7 @@ use crate::probes;
 use crate::services::{ServiceKind, ServiceNode};
 use crate::workloads::ADVERSARIAL_BIT;
 use crate::world::wire::{Answer, Change, Msg, Rejection, message_name};
-use crate::world::{Layout, Node, ORDERS, READ_MODELS, Ticketing};
+use crate::world::{Layout, Node, READ_MODELS, Ticketing};
 
 /// Per section, blocked + reserved + sold ≤ capacity.
 pub const NO_OVERSELL: &str = "no_oversell";
@@ -282,13 +282,13 @@ impl Observer {
         event: &DomainEvent,
         hits: &mut Hits,
     ) -> Option<Violation> {
-        let (command, actor, now) = match event {
-            DomainEvent::Show(e) => (e.command, e.actor, e.now),
-            DomainEvent::Inventory(e) => (e.command, e.actor, e.now),
-            DomainEvent::Order(e) => (e.command, e.actor, e.now),
-            DomainEvent::Payment(e) => (e.command, e.actor, e.now),
-            DomainEvent::Ticket(e) => (e.command, e.actor, e.now),
-            DomainEvent::Resale(e) => (e.command, e.actor, e.now),
+        let (command, actor) = match event {
+            DomainEvent::Show(e) => (e.command, e.actor),
+            DomainEvent::Inventory(e) => (e.command, e.actor),
+            DomainEvent::Order(e) => (e.command, e.actor),
+            DomainEvent::Payment(e) => (e.command, e.actor),
+            DomainEvent::Ticket(e) => (e.command, e.actor),
+            DomainEvent::Resale(e) => (e.command, e.actor),
         };
         if command.0 & ADVERSARIAL_BIT != 0 && !command.is_derived() {
             return violation(
@@ -305,7 +305,6 @@ impl Observer {
                 ),
             );
         }
-        let _ = now;
         match (stream, event) {
             (StreamId::Show(show), DomainEvent::Show(e)) => self.show_event(show.0 as usize, e),
             (StreamId::Inventory(key), DomainEvent::Inventory(e)) => {
@@ -1323,6 +1322,5 @@ pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), V
             ));
         }
     }
-    let _ = ORDERS;
     Ok(())
 }

@@ -24,7 +24,6 @@
 
 pub mod wire;
 
-use turnstile_core::inventory::InventoryCommand;
 use turnstile_core::payment::{GatewayKey, GatewayOutcome};
 use turnstile_core::show::{SectionKind, SectionSpec};
 use turnstile_core::time::{DAY_MS, MINUTE_MS};
@@ -683,12 +682,7 @@ impl System for Ticketing {
     }
 }
 
-/// Is `section` numbered?
+/// Whether a section has numbered seats.
 pub fn is_numbered(spec: &SectionSpec) -> bool {
     spec.kind == SectionKind::Numbered
-}
-
-/// An inventory command's section, if it names one.
-pub fn block_command(labels: Vec<String>) -> InventoryCommand {
-    InventoryCommand::Block(turnstile_core::inventory::SeatSelection::Labels(labels))
 }
