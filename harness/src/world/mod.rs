@@ -366,6 +366,10 @@ pub struct Ticketing {
     pub(crate) observed: Vec<u32>,
     /// Per node, whether outbox messages wait for a sync.
     pub(crate) unsent_outbox: Vec<bool>,
+    /// Per restarted service: the state its last rebuild replayed from its log (node
+    /// index, entries replayed, state before timers were re-armed), so that the next
+    /// rebuild replays only the entries appended since (see `start_service`).
+    pub(crate) rebuilt: Vec<(u32, u32, ServiceNode)>,
     pub(crate) observer: Observer,
     pub(crate) ledger: Ledger,
     pub(crate) current_actor: Actor,
@@ -386,6 +390,7 @@ impl Ticketing {
             logs: Vec::new(),
             synced: Vec::new(),
             unsent_outbox: Vec::new(),
+            rebuilt: Vec::new(),
             senders: Vec::new(),
             observed: Vec::new(),
             observer: Observer::default(),
@@ -590,6 +595,7 @@ impl System for Ticketing {
         }
         self.observed.clear();
         self.observed.resize(nodes, 0);
+        self.rebuilt.clear();
         self.observer.reset(&self.layout);
     }
 
