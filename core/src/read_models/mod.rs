@@ -88,7 +88,22 @@ pub struct Sequencer {
 
 impl Sequencer {
     /// Take `published` in; call `fold` for every event that is now next in its stream.
-    pub fn accept(&mut self, published: Published, mut fold: impl FnMut(StreamId, &DomainEvent)) {
+    pub fn accept(&mut self, published: Published, fold: impl FnMut(StreamId, &DomainEvent)) {
+        self.accept_with(&published, || published.clone(), fold);
+    }
+
+    /// [`Sequencer::accept`] by reference: `published` is cloned only when it has to
+    /// wait for a gap to fill.
+    pub fn accept_ref(&mut self, published: &Published, fold: impl FnMut(StreamId, &DomainEvent)) {
+        self.accept_with(published, || published.clone(), fold);
+    }
+
+    fn accept_with(
+        &mut self,
+        published: &Published,
+        keep: impl FnOnce() -> Published,
+        mut fold: impl FnMut(StreamId, &DomainEvent),
+    ) {
         let stream = published.stream;
         let applied = self.applied.get(&stream).copied().unwrap_or(0);
         if published.version <= applied {
@@ -99,7 +114,7 @@ impl Sequencer {
                 .entry(stream)
                 .or_default()
                 .entry(published.version)
-                .or_insert(published);
+                .or_insert_with(keep);
             return;
         }
         fold(stream, &published.event);
@@ -183,6 +198,12 @@ impl ReadModels {
 
     /// Take in one published event (in any order, any number of times).
     pub fn observe(&mut self, published: Published) {
+        self.observe_ref(&published);
+    }
+
+    /// [`ReadModels::observe`] by reference: the event is cloned only when it has to
+    /// wait for an earlier one of its stream.
+    pub fn observe_ref(&mut self, published: &Published) {
         let ReadModels {
             sequencer,
             available_seats,
@@ -190,7 +211,7 @@ impl ReadModels {
             customer_history,
             venue_layout,
         } = self;
-        sequencer.accept(published, |stream, event| {
+        sequencer.accept_ref(published, |stream, event| {
             available_seats.apply(stream, event);
             sales.apply(stream, event);
             customer_history.apply(stream, event);

@@ -375,7 +375,7 @@ impl ServiceNode {
             Change::Terms(terms) => self.catalog.observe(terms.clone()),
             Change::Published(published) => {
                 if let Streams::ReadModels(models) = &mut self.streams {
-                    models.observe((**published).clone());
+                    models.observe_ref(published);
                 }
             }
             Change::Acked(to, id) => {
