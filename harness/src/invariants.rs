@@ -27,7 +27,7 @@ use turnstile_core::inventory::{InventoryError, InventoryEvent};
 use turnstile_core::order::{EndCause, LateAnswer, OrderEvent, OrderStatus};
 use turnstile_core::payment::{GatewayCall, GatewayOutcome, GatewayRequest, PaymentEvent};
 use turnstile_core::policy::{Quote, cancellation_refund, quote, refund_share};
-use turnstile_core::read_models::{DomainEvent, Published, ReadModels, StreamId};
+use turnstile_core::read_models::{DomainEvent, ReadModels, StreamId};
 use turnstile_core::show::{SectionKind, ShowEvent};
 use turnstile_core::ticket::TicketError;
 use turnstile_core::ticket::TicketEvent;
@@ -1307,11 +1307,7 @@ pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), V
                 if let Change::Event(stream, event) = &entry.change {
                     let version = versions.entry(*stream).or_default();
                     *version += 1;
-                    folded.observe(Published {
-                        stream: *stream,
-                        version: *version,
-                        event: event.clone(),
-                    });
+                    folded.observe_event(*stream, *version, event);
                 }
             }
         }

@@ -89,36 +89,43 @@ pub struct Sequencer {
 impl Sequencer {
     /// Take `published` in; call `fold` for every event that is now next in its stream.
     pub fn accept(&mut self, published: Published, fold: impl FnMut(StreamId, &DomainEvent)) {
-        self.accept_with(&published, || published.clone(), fold);
+        self.accept_ref(&published, fold);
     }
 
     /// [`Sequencer::accept`] by reference: `published` is cloned only when it has to
     /// wait for a gap to fill.
     pub fn accept_ref(&mut self, published: &Published, fold: impl FnMut(StreamId, &DomainEvent)) {
-        self.accept_with(published, || published.clone(), fold);
+        self.accept_with(
+            published.stream,
+            published.version,
+            &published.event,
+            || published.clone(),
+            fold,
+        );
     }
 
     fn accept_with(
         &mut self,
-        published: &Published,
+        stream: StreamId,
+        version: u64,
+        event: &DomainEvent,
         keep: impl FnOnce() -> Published,
         mut fold: impl FnMut(StreamId, &DomainEvent),
     ) {
-        let stream = published.stream;
         let applied = self.applied.get(&stream).copied().unwrap_or(0);
-        if published.version <= applied {
+        if version <= applied {
             return; // redelivered
         }
-        if published.version > applied + 1 {
+        if version > applied + 1 {
             self.waiting
                 .entry(stream)
                 .or_default()
-                .entry(published.version)
+                .entry(version)
                 .or_insert_with(keep);
             return;
         }
-        fold(stream, &published.event);
-        let mut applied = published.version;
+        fold(stream, event);
+        let mut applied = version;
         if let Some(waiting) = self.waiting.get_mut(&stream) {
             while let Some(next) = waiting.remove(&(applied + 1)) {
                 fold(stream, &next.event);
@@ -204,6 +211,12 @@ impl ReadModels {
     /// [`ReadModels::observe`] by reference: the event is cloned only when it has to
     /// wait for an earlier one of its stream.
     pub fn observe_ref(&mut self, published: &Published) {
+        self.observe_event(published.stream, published.version, &published.event);
+    }
+
+    /// [`ReadModels::observe`] of the publication of `event` as `version` of `stream`;
+    /// the event is cloned only when it has to wait for an earlier one of its stream.
+    pub fn observe_event(&mut self, stream: StreamId, version: u64, event: &DomainEvent) {
         let ReadModels {
             sequencer,
             available_seats,
@@ -211,7 +224,12 @@ impl ReadModels {
             customer_history,
             venue_layout,
         } = self;
-        sequencer.accept_ref(published, |stream, event| {
+        let keep = || Published {
+            stream,
+            version,
+            event: event.clone(),
+        };
+        sequencer.accept_with(stream, version, event, keep, |stream, event| {
             available_seats.apply(stream, event);
             sales.apply(stream, event);
             customer_history.apply(stream, event);
