@@ -434,6 +434,28 @@ pub enum GuardError {
     },
 }
 
+/// Implements `From<GuardError>` for an aggregate's error enum, which repeats the two
+/// shared rejections as its own variants (so callers match one enum per aggregate).
+/// The calling module imports `GuardError`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! guard_error_from {
+    ($error:ident) => {
+        impl From<GuardError> for $error {
+            fn from(error: GuardError) -> Self {
+                match error {
+                    GuardError::TimeWentBackwards { now, last } => {
+                        $error::TimeWentBackwards { now, last }
+                    }
+                    GuardError::IdempotencyConflict { command } => {
+                        $error::IdempotencyConflict { command }
+                    }
+                }
+            }
+        }
+    };
+}
+
 impl Journal {
     /// Check time and idempotency for `command`.
     pub fn admit<C: Hash>(&self, command: &Envelope<C>) -> Result<Admission, GuardError> {

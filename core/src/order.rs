@@ -326,18 +326,7 @@ pub enum OrderError {
     },
 }
 
-impl From<GuardError> for OrderError {
-    fn from(error: GuardError) -> Self {
-        match error {
-            GuardError::TimeWentBackwards { now, last } => {
-                OrderError::TimeWentBackwards { now, last }
-            }
-            GuardError::IdempotencyConflict { command } => {
-                OrderError::IdempotencyConflict { command }
-            }
-        }
-    }
-}
+crate::guard_error_from!(OrderError);
 
 /// A started order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

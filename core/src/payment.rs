@@ -314,18 +314,7 @@ pub enum PaymentError {
     },
 }
 
-impl From<GuardError> for PaymentError {
-    fn from(error: GuardError) -> Self {
-        match error {
-            GuardError::TimeWentBackwards { now, last } => {
-                PaymentError::TimeWentBackwards { now, last }
-            }
-            GuardError::IdempotencyConflict { command } => {
-                PaymentError::IdempotencyConflict { command }
-            }
-        }
-    }
-}
+crate::guard_error_from!(PaymentError);
 
 /// Where one gateway operation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

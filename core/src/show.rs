@@ -188,18 +188,7 @@ pub enum ShowError {
     TooCloseToShow,
 }
 
-impl From<GuardError> for ShowError {
-    fn from(error: GuardError) -> Self {
-        match error {
-            GuardError::TimeWentBackwards { now, last } => {
-                ShowError::TimeWentBackwards { now, last }
-            }
-            GuardError::IdempotencyConflict { command } => {
-                ShowError::IdempotencyConflict { command }
-            }
-        }
-    }
-}
+crate::guard_error_from!(ShowError);
 
 /// What the order and ticket services need to know about a show.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -422,18 +422,7 @@ pub enum InventoryError {
     },
 }
 
-impl From<GuardError> for InventoryError {
-    fn from(error: GuardError) -> Self {
-        match error {
-            GuardError::TimeWentBackwards { now, last } => {
-                InventoryError::TimeWentBackwards { now, last }
-            }
-            GuardError::IdempotencyConflict { command } => {
-                InventoryError::IdempotencyConflict { command }
-            }
-        }
-    }
-}
+crate::guard_error_from!(InventoryError);
 
 /// Where an order's places are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -274,18 +274,7 @@ pub enum TicketError {
     RefundOverflow,
 }
 
-impl From<GuardError> for TicketError {
-    fn from(error: GuardError) -> Self {
-        match error {
-            GuardError::TimeWentBackwards { now, last } => {
-                TicketError::TimeWentBackwards { now, last }
-            }
-            GuardError::IdempotencyConflict { command } => {
-                TicketError::IdempotencyConflict { command }
-            }
-        }
-    }
-}
+crate::guard_error_from!(TicketError);
 
 /// An issued ticket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -182,18 +182,7 @@ pub enum ResaleError {
     ZeroPrice,
 }
 
-impl From<GuardError> for ResaleError {
-    fn from(error: GuardError) -> Self {
-        match error {
-            GuardError::TimeWentBackwards { now, last } => {
-                ResaleError::TimeWentBackwards { now, last }
-            }
-            GuardError::IdempotencyConflict { command } => {
-                ResaleError::IdempotencyConflict { command }
-            }
-        }
-    }
-}
+crate::guard_error_from!(ResaleError);
 
 /// A started purchase.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
