@@ -564,6 +564,20 @@ impl World {
     }
 }
 
+/// A world with one show starting `start_in_ms` from now (section "A" of 10 seats at
+/// 100) where Alice bought one seat; returns the world and her ticket.
+fn alice_bought_one_ticket(start_in_ms: u64) -> (World, TicketId) {
+    let mut world = World::new();
+    world.create_show(start_in_ms, &[("A", 10)], 100);
+    world.initiate(1, ALICE, 0, 1).unwrap();
+    world.pay(1, ALICE).unwrap();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    (world, ticket)
+}
+
 #[test]
 fn happy_path_issues_one_ticket_per_seat_for_exactly_the_quote() {
     let mut world = World::new();
@@ -694,14 +708,7 @@ fn show_cancelled_while_authorizing_undoes_everything_when_the_answer_lands() {
 
 #[test]
 fn ticket_cancellation_refunds_by_policy_and_puts_the_seat_back() {
-    let mut world = World::new();
-    world.create_show(5 * DAY_MS, &[("A", 10)], 100);
-    world.initiate(1, ALICE, 0, 1).unwrap();
-    world.pay(1, ALICE).unwrap();
-    let ticket = TicketId {
-        order: OrderId(1),
-        index: 0,
-    };
+    let (mut world, ticket) = alice_bought_one_ticket(5 * DAY_MS);
     assert_eq!(
         world.ticket_command(ticket, Actor::Customer(BOB), TicketCommand::Cancel),
         Err(ticket::TicketError::NotTicketOwner)
@@ -720,14 +727,7 @@ fn ticket_cancellation_refunds_by_policy_and_puts_the_seat_back() {
 
 #[test]
 fn resale_moves_ownership_pays_the_seller_and_show_cancellation_splits_refunds() {
-    let mut world = World::new();
-    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
-    world.initiate(1, ALICE, 0, 1).unwrap();
-    world.pay(1, ALICE).unwrap();
-    let ticket = TicketId {
-        order: OrderId(1),
-        index: 0,
-    };
+    let (mut world, ticket) = alice_bought_one_ticket(60 * DAY_MS);
     world
         .ticket_command(
             ticket,
@@ -1088,14 +1088,7 @@ fn a_ticket_issued_after_its_show_was_cancelled_is_still_refunded() {
 
 #[test]
 fn a_refused_resale_capture_puts_the_listing_back_for_the_next_buyer() {
-    let mut world = World::new();
-    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
-    world.initiate(1, ALICE, 0, 1).unwrap();
-    world.pay(1, ALICE).unwrap();
-    let ticket = TicketId {
-        order: OrderId(1),
-        index: 0,
-    };
+    let (mut world, ticket) = alice_bought_one_ticket(60 * DAY_MS);
     world
         .ticket_command(
             ticket,
@@ -1208,14 +1201,7 @@ fn transfer_moves_rights_not_money_and_stops_at_24_hours() {
 
 #[test]
 fn show_cancelled_during_a_resale_capture_refunds_the_buyer_and_withdraws_the_listing() {
-    let mut world = World::new();
-    world.create_show(60 * DAY_MS, &[("A", 10)], 100);
-    world.initiate(1, ALICE, 0, 1).unwrap();
-    world.pay(1, ALICE).unwrap();
-    let ticket = TicketId {
-        order: OrderId(1),
-        index: 0,
-    };
+    let (mut world, ticket) = alice_bought_one_ticket(60 * DAY_MS);
     world
         .ticket_command(
             ticket,
