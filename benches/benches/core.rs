@@ -80,7 +80,7 @@ fn general_admission() -> Inventory {
         name: "Floor".into(),
         kind: SectionKind::GeneralAdmission,
         capacity: 1_000_000,
-        seat_labels: Vec::new(),
+        seat_labels: Default::default(),
         base_price: Money(5_000),
     })
 }
@@ -94,7 +94,7 @@ fn mostly_sold_venue(seats: u32) -> Inventory {
         name: "Stalls".into(),
         kind: SectionKind::Numbered,
         capacity: seats,
-        seat_labels: labels.clone(),
+        seat_labels: labels.clone().into(),
         base_price: Money(5_000),
     });
     let mut order: Vec<u32> = (0..seats).collect();

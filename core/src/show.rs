@@ -8,6 +8,7 @@
 //! cannot undo a newer phase, and publishes its terms for pricing.
 
 use crate::ids::tag;
+use crate::inventory::seating::SeatLabels;
 use crate::inventory::{InventoryCommand, SalesPhase, SectionProblem, validate_section};
 use crate::money::Money;
 use crate::policy::before_change_cutoff;
@@ -46,7 +47,7 @@ pub struct SectionSpec {
     /// For a numbered section exactly `capacity` distinct labels `ROW-SEAT`, listed row
     /// by row in seating order (the order defines "lowest" row and seat); none for
     /// general admission.
-    pub seat_labels: Vec<String>,
+    pub seat_labels: SeatLabels,
     /// The base price of one place (> 0).
     pub base_price: Money,
 }

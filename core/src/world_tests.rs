@@ -423,14 +423,14 @@ impl World {
                 name: "Stalls".into(),
                 kind: SectionKind::Numbered,
                 capacity: labels.len() as u32,
-                seat_labels: labels,
+                seat_labels: labels.into(),
                 base_price: Money(10_000),
             },
             SectionSpec {
                 name: "Floor".into(),
                 kind: SectionKind::GeneralAdmission,
                 capacity: ga,
-                seat_labels: Vec::new(),
+                seat_labels: Default::default(),
                 base_price: Money(5_000),
             },
         ];
@@ -844,7 +844,7 @@ fn a_late_reserve_after_release_is_refused_and_the_phase_never_goes_back() {
         name: "Floor".into(),
         kind: SectionKind::GeneralAdmission,
         capacity: 1,
-        seat_labels: Vec::new(),
+        seat_labels: Default::default(),
         base_price: Money(1),
     };
     let send = |stream: &mut Stream<Inventory>, id: u64, body| {

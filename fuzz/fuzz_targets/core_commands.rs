@@ -232,9 +232,9 @@ fuzz_target!(|input: Input| {
         },
         capacity,
         seat_labels: if input.numbered {
-            all_labels.clone()
+            all_labels.clone().into()
         } else {
-            Vec::new()
+            Default::default()
         },
         base_price: Money(5_000),
     };
@@ -350,9 +350,9 @@ fuzz_target!(|input: Input| {
                         },
                         capacity,
                         seat_labels: if *numbered {
-                            labels(1, capacity)
+                            labels(1, capacity).into()
                         } else {
-                            Vec::new()
+                            Default::default()
                         },
                         base_price: Money(u64::from(*price)),
                     }],

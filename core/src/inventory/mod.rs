@@ -19,6 +19,7 @@ use crate::{
 use seating::{LayoutProblem, SeatLayout, SeatList, SeatMap, SeatState};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use seating::SeatList as Seats;
 
@@ -61,7 +62,7 @@ pub enum SectionProblem {
 }
 
 /// Check a section description: capacity ≥ 1, price > 0, labels exactly per SPEC.
-pub fn validate_section(spec: &SectionSpec) -> Result<Option<SeatLayout>, SectionProblem> {
+pub fn validate_section(spec: &SectionSpec) -> Result<Option<Arc<SeatLayout>>, SectionProblem> {
     if spec.capacity == 0 {
         return Err(SectionProblem::ZeroCapacity);
     }
@@ -86,7 +87,7 @@ pub fn validate_section(spec: &SectionSpec) -> Result<Option<SeatLayout>, Sectio
                     capacity: spec.capacity,
                 });
             }
-            Ok(Some(SeatLayout::build(&spec.seat_labels)?))
+            Ok(Some(spec.seat_labels.layout()?))
         }
     }
 }
@@ -1137,7 +1138,11 @@ mod random_tests {
                     SectionKind::GeneralAdmission
                 },
                 capacity: 60,
-                seat_labels: if numbered { labels.clone() } else { Vec::new() },
+                seat_labels: if numbered {
+                    labels.clone().into()
+                } else {
+                    Default::default()
+                },
                 base_price: Money(100),
             };
             let mut stream = Stream::<Inventory>::new();

@@ -12,7 +12,8 @@ use crate::ids::SeatIndex;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// At most this many seats per row, so scanning a row is bounded.
 pub const ROW_SEATS_MAX: usize = 1_024;
@@ -44,6 +45,79 @@ fn runs_of(free: u64, quantity: usize) -> u64 {
 
 /// Up to eight seats, inline.
 pub type SeatList = SmallVec<[SeatIndex; 8]>;
+
+/// The seat labels of a numbered section, shared: cloning a section (in events,
+/// notices, snapshots, rebuilt services) copies a pointer, and the layout the labels
+/// describe is built once, the first time anyone asks, then shared too.
+#[derive(Clone, Default)]
+pub struct SeatLabels(Arc<Labels>);
+
+#[derive(Default)]
+struct Labels {
+    labels: Vec<String>,
+    // A pure function of `labels`, computed on first use: no order, clock or
+    // randomness can reach it.
+    layout: OnceLock<Result<Arc<SeatLayout>, LayoutProblem>>,
+}
+
+impl SeatLabels {
+    /// The layout these labels form, or what is wrong with them (built once).
+    pub fn layout(&self) -> Result<Arc<SeatLayout>, LayoutProblem> {
+        self.0
+            .layout
+            .get_or_init(|| SeatLayout::build(&self.0.labels).map(Arc::new))
+            .clone()
+    }
+}
+
+impl std::ops::Deref for SeatLabels {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0.labels
+    }
+}
+
+impl From<Vec<String>> for SeatLabels {
+    fn from(labels: Vec<String>) -> Self {
+        SeatLabels(Arc::new(Labels {
+            labels,
+            layout: OnceLock::new(),
+        }))
+    }
+}
+
+impl PartialEq for SeatLabels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.labels == other.0.labels
+    }
+}
+
+impl Eq for SeatLabels {}
+
+impl std::hash::Hash for SeatLabels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.labels.hash(state);
+    }
+}
+
+impl fmt::Debug for SeatLabels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.labels.iter()).finish()
+    }
+}
+
+impl Serialize for SeatLabels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.labels.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeatLabels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<String>::deserialize(deserializer).map(SeatLabels::from)
+    }
+}
 
 /// Why a seat list cannot form a layout.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
@@ -293,7 +367,8 @@ pub struct SeatMap {
 
 impl SeatMap {
     /// Every seat of `layout` free.
-    pub fn new(layout: SeatLayout) -> SeatMap {
+    pub fn new(layout: impl Into<Arc<SeatLayout>>) -> SeatMap {
+        let layout: Arc<SeatLayout> = layout.into();
         let rows = layout.rows.len();
         let mut map = SeatMap {
             states: vec![SeatState::Free; layout.len()],
@@ -310,7 +385,7 @@ impl SeatMap {
                 .collect(),
             longest_run: vec![0; rows],
             rows_with_run: (0..RUN_TRACKED_MAX).map(|_| RowSet::new(rows)).collect(),
-            layout: Arc::new(layout),
+            layout,
         };
         for row in 0..rows {
             map.refresh_row(row);

@@ -8,6 +8,7 @@ use crate::inventory::{InventoryEvent, SalesPhase, Seats};
 use crate::{OrderId, SectionKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One seat as shown to customers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,7 +23,7 @@ pub struct SeatView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Section {
-    layout: SeatLayout,
+    layout: Arc<SeatLayout>,
     states: Vec<SeatState>,
     // Seats per order, and which of them are still the order's (reserved or sold).
     claims: BTreeMap<OrderId, (Seats, u8)>,
@@ -95,7 +96,7 @@ impl Projection for VenueLayout {
             return;
         };
         if let InventoryEvent::Initialized { spec, .. } = &recorded.event {
-            if let Ok(layout) = SeatLayout::build(&spec.seat_labels)
+            if let Ok(layout) = spec.seat_labels.layout()
                 && !layout.is_empty()
             {
                 let states = vec![SeatState::Free; layout.len()];

@@ -72,7 +72,7 @@ fn section() -> impl Strategy<Value = SectionSpec> {
                     SectionKind::GeneralAdmission
                 },
                 capacity,
-                seat_labels,
+                seat_labels: seat_labels.into(),
                 base_price,
             },
         )

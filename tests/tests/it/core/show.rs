@@ -92,13 +92,13 @@ fn a_show_starts_strictly_after_now() {
 fn every_section_is_well_formed_and_priced() {
     // Pins down: at least one section; capacity ≥ 1; base price > 0; numbered sections list exactly `capacity` distinct ROW-SEAT labels, general admission none.
     let mut no_labels = numbered(&[("A", 2)], 1_000);
-    no_labels.seat_labels.pop();
+    no_labels.seat_labels = no_labels.seat_labels[..1].to_vec().into();
     let mut duplicate = numbered(&[("A", 2)], 1_000);
-    duplicate.seat_labels[1] = "A-1".to_owned();
+    duplicate.seat_labels = strings(&["A-1", "A-1"]).into();
     let mut no_row = numbered(&[("A", 1)], 1_000);
-    no_row.seat_labels = strings(&["A1"]);
+    no_row.seat_labels = strings(&["A1"]).into();
     let mut labelled_floor = general(1, 1_000);
-    labelled_floor.seat_labels = strings(&["A-1"]);
+    labelled_floor.seat_labels = strings(&["A-1"]).into();
     let cases: Vec<(Vec<SectionSpec>, ShowError)> = vec![
         (Vec::new(), ShowError::NoSections),
         (

@@ -46,7 +46,7 @@ pub fn numbered(rows: &[(&str, u32)], base_price: u64) -> SectionSpec {
         name: "Stalls".to_owned(),
         kind: SectionKind::Numbered,
         capacity: seat_labels.len() as u32,
-        seat_labels,
+        seat_labels: seat_labels.into(),
         base_price: Money(base_price),
     }
 }
@@ -57,7 +57,7 @@ pub fn general(capacity: u32, base_price: u64) -> SectionSpec {
         name: "Floor".to_owned(),
         kind: SectionKind::GeneralAdmission,
         capacity,
-        seat_labels: Vec::new(),
+        seat_labels: Default::default(),
         base_price: Money(base_price),
     }
 }
