@@ -999,9 +999,10 @@ impl Ticketing {
     pub(crate) fn observe_entry(&mut self, node: &ServiceNode, ctx: &mut Ctx<'_, Self>, seq: u32) {
         let index = ctx.node().index();
         let entry = &self.logs[index][seq as usize];
-        let Change::Event(stream, event) = &entry.change else {
+        let Change::Event(published) = &entry.change else {
             return;
         };
+        let (stream, event) = (&published.stream, &published.event);
         if matches!(node.kind, ServiceKind::ReadModels) {
             return;
         }
@@ -1304,10 +1305,12 @@ pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), V
                 continue;
             }
             for entry in log {
-                if let Change::Event(stream, event) = &entry.change {
-                    let version = versions.entry(*stream).or_default();
+                // Versions counted here, not taken from the entry: the fold checks
+                // that each stream's log is gapless as well.
+                if let Change::Event(published) = &entry.change {
+                    let version = versions.entry(published.stream).or_default();
                     *version += 1;
-                    folded.observe_event(*stream, *version, event);
+                    folded.observe_event(published.stream, *version, &published.event);
                 }
             }
         }

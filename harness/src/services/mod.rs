@@ -45,6 +45,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use turnstile_core::ids::StableHasher;
 use turnstile_core::inventory::{Inventory, InventoryCommand};
@@ -163,6 +164,9 @@ pub struct Pending {
     resends: u32,
     /// When to resend (node clock, ms); 0 until the first resend round sees it.
     due_ms: u64,
+    /// The receiver acknowledged it; the acknowledgement rides on the next append
+    /// (volatile: after a crash the message is resent and acknowledged again).
+    acked: bool,
 }
 
 /// Order-independent fingerprints of a service's recoverable state, kept up to date
@@ -214,6 +218,9 @@ pub struct ServiceNode {
     digest: Digest,
     unsynced: bool,
     deferred: Vec<(NodeId, Msg)>,
+    /// Acknowledgements received and not yet logged: they are written with the next
+    /// append (or by the resend round), never alone on the hot path.
+    acks: Vec<(NodeId, CommandId)>,
 }
 
 /// What deciding one command came to.
@@ -300,6 +307,7 @@ impl ServiceNode {
             digest: Digest::default(),
             unsynced: false,
             deferred: Vec::new(),
+            acks: Vec::new(),
         }
     }
 
@@ -368,19 +376,14 @@ impl ServiceNode {
     fn apply_change(&mut self, change: &Change) {
         match change {
             Change::Nothing => {}
-            Change::Event(stream, event) => {
-                self.apply_event(*stream, event);
+            Change::Event(published) => {
+                self.apply_event(published.stream, &published.event);
                 self.digest.events += 1;
             }
             Change::Terms(terms) => self.catalog.observe(terms.clone()),
             Change::Published(published) => {
                 if let Streams::ReadModels(models) = &mut self.streams {
                     models.observe_ref(published);
-                }
-            }
-            Change::Acked(to, id) => {
-                if self.outbox.remove(&(*to, *id)).is_some() {
-                    self.digest.outbox ^= hash_of(1, &(*to, *id));
                 }
             }
         }
@@ -655,12 +658,18 @@ impl Ticketing {
             }
             Msg::Ack(id) => {
                 node.resend_ms = RESEND_MS;
-                if node.outbox.contains_key(&(from, id)) {
-                    let resends = node.outbox[&(from, id)].resends;
+                // Not logged now: the acknowledgement rides on the next append. A crash
+                // before that only resends the message, which the receiver drops and
+                // acknowledges again.
+                if let Some(pending) = node.outbox.get_mut(&(from, id))
+                    && !pending.acked
+                {
+                    pending.acked = true;
+                    let resends = pending.resends;
+                    node.acks.push((from, id));
                     if resends >= 2 && self.partitions_on {
                         self.partition_probe(node, ctx, from, id);
                     }
-                    self.commit(node, ctx, None, Change::Acked(from, id), Vec::new());
                 }
             }
             Msg::Notice { id, notice } if from_service => {
@@ -736,20 +745,23 @@ impl Ticketing {
                     tracing::debug!(node = ctx.node().0, command = name, actor = ?actor, now = now.0, stream = ?stream, version, event = ?event, "accepted");
                 }
                 let outbox = self.outbox_of(&effects, answer);
-                let publish = self.config.publish.then(|| {
-                    (
-                        CommandId::derive(&[100, stream_code(&stream), version]),
-                        version,
-                    )
-                });
+                let publish = self
+                    .config
+                    .publish
+                    .then(|| CommandId::derive(&[100, stream_code(&stream), version]));
                 self.commit_entry(
                     node,
                     ctx,
                     Entry {
                         consumed,
-                        change: Change::Event(stream, event),
+                        change: Change::Event(Arc::new(Published {
+                            stream,
+                            version,
+                            event,
+                        })),
                         outbox,
                         publish,
+                        acked: Vec::new(),
                     },
                 );
                 self.execute(node, ctx, &effects);
@@ -785,7 +797,17 @@ impl Ticketing {
     /// The outbox of a new event: its messages, notices, the saga's answer and the
     /// publication to the read models.
     fn outbox_of(&self, effects: &Effects, answer: Option<Message>) -> Vec<(NodeId, Msg)> {
-        let mut outbox = Vec::with_capacity(effects.len() + 2);
+        // Sized exactly: most events send nothing, and an empty Vec does not allocate.
+        let messages = effects
+            .iter()
+            .map(|effect| match effect {
+                Effect::Send(_) => 1,
+                Effect::Notify(_) => 2,
+                _ => 0,
+            })
+            .sum::<usize>()
+            + usize::from(answer.is_some());
+        let mut outbox = Vec::with_capacity(messages);
         for effect in effects {
             match effect {
                 Effect::Send(message) => outbox.push((
@@ -851,12 +873,17 @@ impl Ticketing {
             change,
             outbox,
             publish: None,
+            acked: Vec::new(),
         };
         self.commit_entry(node, ctx, entry);
     }
 
-    fn commit_entry(&mut self, node: &mut ServiceNode, ctx: &mut Ctx<'_, Self>, entry: Entry) {
+    fn commit_entry(&mut self, node: &mut ServiceNode, ctx: &mut Ctx<'_, Self>, mut entry: Entry) {
         let index = ctx.node().index();
+        // Acknowledgements received since the last append are logged with this one.
+        if !node.acks.is_empty() {
+            entry.acked = std::mem::take(&mut node.acks);
+        }
         let log = &mut self.logs[index];
         let seq = log.len() as u32;
         log.push(entry);
@@ -1026,6 +1053,10 @@ impl Ticketing {
             WorldTimer::Resend => {
                 self.flush(node, ctx);
                 node.resend = None;
+                // Acknowledgements no append carried yet are logged now, together.
+                if !node.acks.is_empty() {
+                    self.commit(node, ctx, None, Change::Nothing, Vec::new());
+                }
                 // Back off while nothing gets through (a receiver down, a stalled gateway).
                 node.resend_ms = (node.resend_ms * 2).min(RESEND_MS_MAX);
                 let index = ctx.node().index();
@@ -1034,6 +1065,9 @@ impl Ticketing {
                 let now_ms = ctx.now_ms();
                 let next_ms = now_ms + node.resend_ms;
                 for ((to, _), pending) in node.outbox.iter_mut() {
+                    if pending.acked {
+                        continue;
+                    }
                     if pending.due_ms == 0 {
                         pending.due_ms = next_ms;
                         continue;
@@ -1164,7 +1198,7 @@ fn apply_entry(node: &mut ServiceNode, entry: &Entry, seq: u32) {
     {
         node.digest.consumed ^= hash_of(2, &id);
     }
-    let publication = entry.publish.map(|(id, _)| (READ_MODELS, id));
+    let publication = entry.publish.map(|id| (READ_MODELS, id));
     let keys = entry
         .outbox
         .iter()
@@ -1177,10 +1211,16 @@ fn apply_entry(node: &mut ServiceNode, entry: &Entry, seq: u32) {
                 index: index as u32,
                 resends: 0,
                 due_ms: 0,
+                acked: false,
             };
             if node.outbox.insert((to, id), pending).is_none() {
                 node.digest.outbox ^= hash_of(1, &(to, id));
             }
+        }
+    }
+    for key in &entry.acked {
+        if node.outbox.remove(key).is_some() {
+            node.digest.outbox ^= hash_of(1, key);
         }
     }
     node.apply_change(&entry.change);

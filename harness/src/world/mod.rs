@@ -479,7 +479,7 @@ pub fn numbered_section(
         name: name.to_owned(),
         kind: SectionKind::Numbered,
         capacity: rows * seats_per_row,
-        seat_labels,
+        seat_labels: seat_labels.into(),
         base_price: Money(price_cents),
     }
 }
@@ -503,7 +503,7 @@ pub fn general_admission(name: &str, capacity: u32, price_cents: u64) -> Section
         name: name.to_owned(),
         kind: SectionKind::GeneralAdmission,
         capacity,
-        seat_labels: Vec::new(),
+        seat_labels: Default::default(),
         base_price: Money(price_cents),
     }
 }

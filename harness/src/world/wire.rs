@@ -8,11 +8,12 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use turnstile_core::inventory::InventoryError;
 use turnstile_core::order::{OrderError, OrderStatus};
 use turnstile_core::payment::{GatewayCall, GatewayKey, GatewayOutcome, PaymentError};
-use turnstile_core::read_models::{DomainEvent, Published, StreamId};
+use turnstile_core::read_models::Published;
 use turnstile_core::show::{ShowError, ShowTerms};
 use turnstile_core::ticket::TicketError;
 use turnstile_core::ticket::resale::{ResaleError, ResaleStatus};
@@ -100,7 +101,7 @@ pub enum Msg {
         /// Deduplication id (stream and version).
         id: CommandId,
         /// The event.
-        published: Box<Published>,
+        published: Arc<Published>,
     },
     /// The payment service calls the gateway.
     Gateway(GatewayCall),
@@ -361,14 +362,13 @@ impl Record for Stored {
 pub enum Change {
     /// Nothing (a rejection answered to a saga, a fan-out).
     Nothing,
-    /// A domain event of one stream.
-    Event(StreamId, DomainEvent),
+    /// A domain event of one stream, with its version there: shared with the
+    /// publication that carries it to the read models, and with their log.
+    Event(Arc<Published>),
     /// The order service learned a show's terms.
     Terms(ShowTerms),
     /// The read models took in a published event.
-    Published(Box<Published>),
-    /// An outbox message was acknowledged by its receiver.
-    Acked(NodeId, CommandId),
+    Published(Arc<Published>),
 }
 
 /// One durable append of a service: the change, the messages it causes (the outbox)
@@ -381,10 +381,12 @@ pub struct Entry {
     pub change: Change,
     /// Messages to send, resent until acknowledged.
     pub outbox: Vec<(NodeId, Msg)>,
-    /// The publication of the entry's event to the read models (its id and stream
-    /// version), the outbox's last message: built from the event when sent, so the log
-    /// does not hold the event twice.
-    pub publish: Option<(CommandId, u64)>,
+    /// The id of the publication of the entry's event to the read models, the outbox's
+    /// last message: built from the event when sent, so the log does not hold it twice.
+    pub publish: Option<CommandId>,
+    /// Outbox messages their receivers acknowledged since the previous append: taken
+    /// out of the outbox when the entry applies.
+    pub acked: Vec<(NodeId, CommandId)>,
 }
 
 impl Entry {
@@ -399,13 +401,9 @@ impl Entry {
             return msg.clone();
         }
         match (&self.change, self.publish) {
-            (Change::Event(stream, event), Some((id, version))) => Msg::Publish {
+            (Change::Event(published), Some(id)) => Msg::Publish {
                 id,
-                published: Box::new(Published {
-                    stream: *stream,
-                    version,
-                    event: event.clone(),
-                }),
+                published: Arc::clone(published),
             },
             _ => unreachable!("an outbox index past the entry's messages"),
         }
