@@ -138,6 +138,16 @@ impl Sequencer {
         self.applied.insert(stream, applied);
     }
 
+    /// Whether `version` of `stream` was taken in already (applied, or waiting for a
+    /// gap to fill): a redelivery, which changes nothing.
+    pub fn has_seen(&self, stream: StreamId, version: u64) -> bool {
+        version <= self.applied(stream)
+            || self
+                .waiting
+                .get(&stream)
+                .is_some_and(|waiting| waiting.contains_key(&version))
+    }
+
     /// The last version applied for `stream`.
     pub fn applied(&self, stream: StreamId) -> u64 {
         self.applied.get(&stream).copied().unwrap_or(0)
@@ -206,6 +216,12 @@ impl ReadModels {
     /// Take in one published event (in any order, any number of times).
     pub fn observe(&mut self, published: Published) {
         self.observe_ref(&published);
+    }
+
+    /// Whether `version` of `stream` was taken in already: observing it again changes
+    /// nothing.
+    pub fn has_seen(&self, stream: StreamId, version: u64) -> bool {
+        self.sequencer.has_seen(stream, version)
     }
 
     /// [`ReadModels::observe`] by reference: the event is cloned only when it has to

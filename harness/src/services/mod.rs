@@ -134,23 +134,24 @@ pub struct Doubles {
     pub read_models: Option<fn(&Published) -> bool>,
 }
 
-/// The aggregates a service hosts.
+/// The aggregates a service hosts. Each boxed: map nodes then hold pointers, so an
+/// insert shifts words, not whole aggregates, and nodes stay small allocations.
 #[derive(Clone, Debug)]
 pub enum Streams {
     /// The show service.
-    Shows(BTreeMap<ShowId, Show>),
+    Shows(BTreeMap<ShowId, Box<Show>>),
     /// One section's inventory.
     Inventory(Box<Inventory>),
     /// The order service.
-    Orders(BTreeMap<OrderId, Order>),
+    Orders(BTreeMap<OrderId, Box<Order>>),
     /// The payment service.
-    Payments(BTreeMap<PaymentId, Payment>),
+    Payments(BTreeMap<PaymentId, Box<Payment>>),
     /// The ticket service.
     Tickets {
         /// Tickets.
-        tickets: BTreeMap<TicketId, Ticket>,
+        tickets: BTreeMap<TicketId, Box<Ticket>>,
         /// Resale purchases.
-        resales: BTreeMap<ResaleId, Resale>,
+        resales: BTreeMap<ResaleId, Box<Resale>>,
     },
     /// The read-model service.
     ReadModels(Box<ReadModels>),
@@ -343,13 +344,13 @@ impl ServiceNode {
             digest.timers ^= hash_of(3, &(timer, at));
         }
         digest.events = match &self.streams {
-            Streams::Shows(map) => map.values().map(Aggregate::version).sum(),
+            Streams::Shows(map) => map.values().map(|a| a.version()).sum(),
             Streams::Inventory(inventory) => inventory.version(),
-            Streams::Orders(map) => map.values().map(Aggregate::version).sum(),
-            Streams::Payments(map) => map.values().map(Aggregate::version).sum(),
+            Streams::Orders(map) => map.values().map(|a| a.version()).sum(),
+            Streams::Payments(map) => map.values().map(|a| a.version()).sum(),
             Streams::Tickets { tickets, resales } => {
-                tickets.values().map(Aggregate::version).sum::<u64>()
-                    + resales.values().map(Aggregate::version).sum::<u64>()
+                tickets.values().map(|a| a.version()).sum::<u64>()
+                    + resales.values().map(|a| a.version()).sum::<u64>()
             }
             Streams::ReadModels(_) => 0,
         };
@@ -357,7 +358,7 @@ impl ServiceNode {
     }
 
     /// The orders of this (order) service, for checks and reports.
-    pub fn orders(&self) -> Option<&BTreeMap<OrderId, Order>> {
+    pub fn orders(&self) -> Option<&BTreeMap<OrderId, Box<Order>>> {
         match &self.streams {
             Streams::Orders(map) => Some(map),
             _ => None,
@@ -448,7 +449,7 @@ impl ServiceNode {
                     return malformed();
                 }
                 let default = Show::default();
-                let state = map.get(&show).unwrap_or(&default);
+                let state = map.get(&show).map_or(&default, |state| &**state);
                 let envelope = Envelope::new(id, actor, now, body);
                 let result = decide_with(state, &(), &envelope, doubles.show);
                 settle(
@@ -499,7 +500,7 @@ impl ServiceNode {
                     return malformed();
                 }
                 let default = Order::default();
-                let state = map.get(&order).unwrap_or(&default);
+                let state = map.get(&order).map_or(&default, |state| &**state);
                 let envelope = Envelope::new(id, actor, now, body);
                 let result = decide_with(state, &self.catalog, &envelope, doubles.order);
                 settle(
@@ -517,7 +518,7 @@ impl ServiceNode {
                     return malformed();
                 }
                 let default = Payment::default();
-                let state = map.get(&payment).unwrap_or(&default);
+                let state = map.get(&payment).map_or(&default, |state| &**state);
                 let envelope = Envelope::new(id, actor, now, body);
                 let result = decide_with(state, &(), &envelope, doubles.payment);
                 // A refused authorize or capture is answered to its saga.
@@ -547,7 +548,7 @@ impl ServiceNode {
                     return malformed();
                 }
                 let default = Ticket::default();
-                let state = tickets.get(&ticket).unwrap_or(&default);
+                let state = tickets.get(&ticket).map_or(&default, |state| &**state);
                 let envelope = Envelope::new(id, actor, now, body);
                 let result = decide_with(state, &self.catalog, &envelope, doubles.ticket);
                 let answer = match &result {
@@ -576,7 +577,7 @@ impl ServiceNode {
                     return malformed();
                 }
                 let default = Resale::default();
-                let state = resales.get(&resale).unwrap_or(&default);
+                let state = resales.get(&resale).map_or(&default, |state| &**state);
                 let envelope = Envelope::new(id, actor, now, body);
                 let result = decide_with(state, &(), &envelope, doubles.resale);
                 settle(
@@ -681,20 +682,19 @@ impl Ticketing {
                 send(node, ctx, from, Msg::Ack(id));
             }
             Msg::Publish { id, published } if from_service => {
-                if node.consumed.contains(&id) {
-                    ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED);
-                } else if matches!(node.kind, ServiceKind::ReadModels) {
-                    let keep = self
+                // The read models know every stream's version: a redelivered publication
+                // is recognised by it, so the inbox needs no entry per event.
+                if let Some(models) = node.read_models() {
+                    if models.has_seen(published.stream, published.version) {
+                        ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED);
+                    } else if self
                         .config
                         .doubles
                         .read_models
-                        .is_none_or(|hook| hook(&published));
-                    let change = if keep {
-                        Change::Published(published)
-                    } else {
-                        Change::Nothing
-                    };
-                    self.commit(node, ctx, Some(id), change, Vec::new());
+                        .is_none_or(|hook| hook(&published))
+                    {
+                        self.commit(node, ctx, None, Change::Published(published), Vec::new());
+                    }
                 }
                 send(node, ctx, from, Msg::Ack(id));
             }
@@ -705,10 +705,10 @@ impl Ticketing {
             Msg::Query { id, query } => {
                 let answer = match (&node.streams, query) {
                     (Streams::Orders(map), Query::Order(order)) => {
-                        Answer::Order(map.get(&order).and_then(Order::status))
+                        Answer::Order(map.get(&order).and_then(|order| order.status()))
                     }
                     (Streams::Tickets { resales, .. }, Query::Resale(resale)) => {
-                        Answer::Resale(resales.get(&resale).and_then(Resale::status))
+                        Answer::Resale(resales.get(&resale).and_then(|resale| resale.status()))
                     }
                     _ => Answer::Rejected(Rejection::WrongService),
                 };
@@ -1015,7 +1015,7 @@ impl Ticketing {
         let Streams::Payments(map) = &node.streams else {
             return;
         };
-        let version = map.get(&key.payment).map_or(0, Aggregate::version);
+        let version = map.get(&key.payment).map_or(0, |payment| payment.version());
         // The adapter's command id: the same reply at the same point of the payment's
         // stream is a repeat; a reply after the stream moved on is judged afresh.
         let id = CommandId::derive(&[103, hash_of(4, &(key, outcome)), version]);
@@ -1229,9 +1229,9 @@ fn apply_entry(node: &mut ServiceNode, entry: &Entry, seq: u32) {
 
 fn node_timers(node: &ServiceNode) -> Vec<turnstile_core::ArmedTimer> {
     match &node.streams {
-        Streams::Shows(map) => map.values().flat_map(Aggregate::timers).collect(),
+        Streams::Shows(map) => map.values().flat_map(|a| a.timers()).collect(),
         Streams::Inventory(inventory) => inventory.timers(),
-        Streams::Orders(map) => map.values().flat_map(Aggregate::timers).collect(),
+        Streams::Orders(map) => map.values().flat_map(|a| a.timers()).collect(),
         _ => Vec::new(),
     }
 }
