@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::checks::Failure;
 use crate::choices::Choices;
@@ -252,20 +252,30 @@ where
 {
     let threads = sweep.threads.max(1) as u64;
     let first = sweep.first_seed;
-    let bounds: Vec<std::ops::Range<u64>> = (0..threads)
-        .map(|w| first + sweep.runs * w / threads..first + sweep.runs * (w + 1) / threads)
-        .collect();
     let mut config = *config;
     config.trace = TraceMode::Hash;
     let blocks: Vec<Block> = if threads == 1 {
         vec![run_block(
             &config,
             &mut make(),
-            bounds[0].clone(),
+            first..first + sweep.runs,
             sweep.progress.as_deref(),
         )]
     } else {
-        run_blocks_on_threads(&config, &make, &bounds, sweep.progress.as_deref())
+        // Seeds are handed out in chunks as workers free up (runs differ in cost, and a
+        // shared machine slows one core at a time): no worker idles while another
+        // still has half the sweep. Chunks are merged back in seed order.
+        let chunk = (sweep.runs / (threads * 16)).clamp(1, 512);
+        let bounds: Vec<std::ops::Range<u64>> = (0..sweep.runs.div_ceil(chunk))
+            .map(|c| first + c * chunk..first + ((c + 1) * chunk).min(sweep.runs))
+            .collect();
+        run_blocks_on_threads(
+            &config,
+            &make,
+            threads as usize,
+            &bounds,
+            sweep.progress.as_deref(),
+        )
     };
 
     let mut hash = 0;
@@ -314,6 +324,7 @@ where
 fn run_blocks_on_threads<S, F>(
     config: &Config,
     make: &F,
+    threads: usize,
     bounds: &[std::ops::Range<u64>],
     progress: Option<&AtomicU64>,
 ) -> Vec<Block>
@@ -321,17 +332,32 @@ where
     S: System,
     F: Fn() -> S + Sync,
 {
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = bounds
-            .iter()
-            .cloned()
-            .map(|seeds| scope.spawn(move || run_block(config, &mut make(), seeds, progress)))
+    let next = AtomicUsize::new(0);
+    let mut blocks: Vec<(usize, Block)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let next = &next;
+                scope.spawn(move || {
+                    let mut system = make();
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(seeds) = bounds.get(index) else {
+                            break done;
+                        };
+                        let block = run_block(config, &mut system, seeds.clone(), progress);
+                        done.push((index, block));
+                    }
+                })
+            })
             .collect();
         workers
             .into_iter()
-            .map(|worker| worker.join().expect("sweep worker panicked"))
+            .flat_map(|worker| worker.join().expect("sweep worker panicked"))
             .collect()
-    })
+    });
+    blocks.sort_unstable_by_key(|(index, _)| *index);
+    blocks.into_iter().map(|(_, block)| block).collect()
 }
 
 fn group_failures<S: System>(
