@@ -43,6 +43,7 @@
 //! }));
 //! ```
 
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -761,7 +762,7 @@ impl Ticketing {
                         })),
                         outbox,
                         publish,
-                        acked: Vec::new(),
+                        acked: SmallVec::new(),
                     },
                 );
                 self.execute(node, ctx, &effects);
@@ -873,7 +874,7 @@ impl Ticketing {
             change,
             outbox,
             publish: None,
-            acked: Vec::new(),
+            acked: SmallVec::new(),
         };
         self.commit_entry(node, ctx, entry);
     }
@@ -882,7 +883,7 @@ impl Ticketing {
         let index = ctx.node().index();
         // Acknowledgements received since the last append are logged with this one.
         if !node.acks.is_empty() {
-            entry.acked = std::mem::take(&mut node.acks);
+            entry.acked = node.acks.drain(..).collect();
         }
         let log = &mut self.logs[index];
         let seq = log.len() as u32;

@@ -6,6 +6,7 @@
 //! services never look at it: the actor comes from the engine's envelope (who sent it)
 //! and `now` from the receiving service's own clock.
 
+use smallvec::SmallVec;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -386,7 +387,7 @@ pub struct Entry {
     pub publish: Option<CommandId>,
     /// Outbox messages their receivers acknowledged since the previous append: taken
     /// out of the outbox when the entry applies.
-    pub acked: Vec<(NodeId, CommandId)>,
+    pub acked: SmallVec<[(NodeId, CommandId); 2]>,
 }
 
 impl Entry {
