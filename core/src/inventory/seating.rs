@@ -545,6 +545,33 @@ mod tests {
     }
 
     #[test]
+    fn seat_labels_are_shared_and_build_their_layout_once() {
+        let labels = SeatLabels::from(vec!["A-1".to_owned(), "A-2".to_owned(), "B-1".to_owned()]);
+        let copy = labels.clone();
+        let first = copy.layout().unwrap();
+        // Every clone sees the one layout built on first use.
+        assert!(Arc::ptr_eq(&first, &labels.layout().unwrap()));
+        assert_eq!(first.len(), 3);
+        assert_eq!(first.seat("B-1"), Some(SeatIndex(2)));
+        // Equality, hashing and Debug go by the labels alone, like the Vec they replace.
+        let rebuilt = SeatLabels::from(labels.to_vec());
+        assert_eq!(rebuilt, labels);
+        let hash = |labels: &SeatLabels| {
+            let mut hasher = crate::ids::StableHasher::new();
+            std::hash::Hash::hash(labels, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        };
+        assert_eq!(hash(&rebuilt), hash(&labels));
+        assert_ne!(SeatLabels::from(vec!["A-1".to_owned()]), labels);
+        assert_eq!(format!("{labels:?}"), r#"["A-1", "A-2", "B-1"]"#);
+        // A bad list says what is wrong, every time it is asked.
+        let bad = SeatLabels::from(vec!["A1".to_owned()]);
+        assert!(bad.layout().is_err());
+        assert_eq!(bad.layout().unwrap_err(), bad.layout().unwrap_err());
+        assert!(SeatLabels::default().is_empty());
+    }
+
+    #[test]
     fn row_set_finds_the_lowest_member_at_every_level() {
         let mut set = RowSet::new(300_000);
         assert_eq!(set.first(), None);

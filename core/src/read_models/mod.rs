@@ -253,3 +253,44 @@ impl ReadModels {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::OrderId;
+    use crate::order::OrderEvent;
+    use crate::{Actor, CommandId, Recorded, Timestamp};
+
+    fn published(order: u64, version: u64) -> Published {
+        Published {
+            stream: StreamId::Order(OrderId(order)),
+            version,
+            event: DomainEvent::Order(Recorded {
+                command: CommandId(version),
+                actor: Actor::Service,
+                now: Timestamp(version),
+                fingerprint: 0,
+                event: OrderEvent::HoldExtended,
+            }),
+        }
+    }
+
+    #[test]
+    fn has_seen_knows_applied_and_waiting_versions_and_nothing_else() {
+        let mut models = ReadModels::new();
+        let stream = StreamId::Order(OrderId(7));
+        assert!(!models.has_seen(stream, 1));
+        models.observe(published(7, 1));
+        models.observe(published(7, 3)); // waits for version 2
+        assert!(models.has_seen(stream, 1), "applied");
+        assert!(!models.has_seen(stream, 2), "the gap");
+        assert!(models.has_seen(stream, 3), "waiting");
+        assert!(!models.has_seen(stream, 4));
+        assert!(
+            !models.has_seen(StreamId::Order(OrderId(8)), 1),
+            "another stream"
+        );
+        models.observe(published(7, 2));
+        assert!(models.has_seen(stream, 2) && models.has_seen(stream, 3));
+    }
+}
