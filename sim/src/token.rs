@@ -101,10 +101,18 @@ impl Token {
         let head = from_right
             .next()
             .ok_or_else(|| malformed("missing build"))?;
-        let build = head
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .ok_or_else(|| malformed("does not start with `tsim1:`"))?;
+        let build = match head.strip_prefix(PREFIX) {
+            // `tsim1:x:y`: the prefix is there, a part is not.
+            Some("") => {
+                return Err(malformed(
+                    "missing a part (expected `tsim1:<build>:seed:<n>` or `tsim1:<build>:tape:<hex>`)",
+                ));
+            }
+            Some(rest) => rest
+                .strip_prefix(':')
+                .ok_or_else(|| malformed("does not start with `tsim1:`"))?,
+            None => return Err(malformed("does not start with `tsim1:`")),
+        };
         if build.is_empty() {
             return Err(malformed("empty build id"));
         }
@@ -216,6 +224,17 @@ mod tests {
                 matches!(Token::parse(bad, "b"), Err(TokenError::Malformed(_))),
                 "{bad}"
             );
+        }
+        // Each says what is wrong with it.
+        for (bad, says) in [
+            ("tsim1:x:bad", "missing a part"),
+            ("tsim1:7", "missing build"),
+            ("tsim2:b:seed:1", "does not start with `tsim1:`"),
+            ("tsim1:b:film:1", "kind is neither"),
+            ("tsim1:b:seed:x", "seed is not a u64"),
+        ] {
+            let error = Token::parse(bad, "b").unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
         }
     }
 }
