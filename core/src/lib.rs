@@ -506,6 +506,3 @@ pub fn recorded<C, E>(command: &Envelope<C>, fingerprint: u64, event: E) -> Reco
         event,
     }
 }
-
-#[cfg(test)]
-mod world_tests;

@@ -2,14 +2,17 @@
 //! mini world, asserting what a customer sees — how the order ends, the seats, the
 //! money at the gateway (its own ledger, not our records) and the tickets.
 
-use super::mini_world::{CallKind, MiniWorld, Scripted};
-use super::support::{ALICE, BOB, T0, general};
+use super::mini_world::{CallKind, Ledger, MiniWorld, Scripted};
+use super::support::{ALICE, BOB, T0, general, numbered};
 use turnstile_core::inventory::{InventoryCommand, InventoryError};
 use turnstile_core::order::{EndCause, OrderCommand, OrderError, OrderStatus, PaymentFailure};
-use turnstile_core::show::ShowCommand;
+use turnstile_core::show::{ShowCommand, ShowError, ShowStatus};
 use turnstile_core::ticket::TicketStatus;
 use turnstile_core::time::{DAY_MS, MINUTE_MS};
-use turnstile_core::{CommandId, Message, Money, OrderId, PaymentId, ShowId, Timer, Timestamp};
+use turnstile_core::{
+    Actor, CommandId, Envelope, Message, Money, OrderId, PaymentId, SeatIndex, ShowId, TicketId,
+    Timer, Timestamp,
+};
 
 const ORDER: OrderId = OrderId(1);
 /// Two seats at 50.00, regular tier (the show is 10 days away).
@@ -157,6 +160,59 @@ fn happy_path_sells_the_seats_captures_the_quote_and_issues_one_ticket_per_seat(
 }
 
 #[test]
+fn numbered_seats_bought_early_cost_the_early_bird_price_and_each_ticket_has_its_own_seat() {
+    // Pins down: 60 days out three numbered seats cost 80 % of 100.00 each and exactly that is captured; the seats are sold, each ticket is Alice's and carries its own seat (best available: the first three), only the show's start timer stays armed, and every stream replays to its live state.
+    let mut world = MiniWorld::with_show(
+        T0.plus(60 * DAY_MS),
+        vec![numbered(&[("A", 10), ("B", 10)], 10_000)],
+    );
+    world.initiate(ALICE, ORDER, 3, None).unwrap();
+    world.settle();
+    assert_eq!(
+        world.order_status(ORDER),
+        Some(OrderStatus::AwaitingPayment)
+    );
+    world.pay(ALICE, ORDER).unwrap();
+    world.settle();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Completed));
+    assert_eq!(
+        world.ledger(ORDER),
+        Ledger {
+            captured: Money(3 * 8_000),
+            ..Ledger::default()
+        }
+    );
+    assert!(
+        world.gateway.violations.is_empty(),
+        "{:?}",
+        world.gateway.violations
+    );
+    let counts = world.inventory(0).counts();
+    assert_eq!((counts.sold, counts.reserved), (3, 0));
+    for index in 0..3 {
+        let ticket = world.tickets[&TicketId {
+            order: ORDER,
+            index,
+        }]
+            .state();
+        assert_eq!(ticket.owner(), Some(ALICE));
+        assert_eq!(
+            ticket.details.as_ref().unwrap().seat,
+            Some(SeatIndex(u32::from(index)))
+        );
+    }
+    assert!(
+        world
+            .timers
+            .keys()
+            .all(|timer| matches!(timer, Timer::ShowStart { .. })),
+        "{:?}",
+        world.timers
+    );
+    world.check_replay();
+}
+
+#[test]
 fn a_reserve_rejection_ends_the_order_rejected_with_the_reason_and_moves_no_money() {
     // Pins down: Reserving + any reserve rejection → Rejected (with the reason), nothing held, nothing charged.
     let mut world = MiniWorld::with_show(T0.plus(10 * DAY_MS), vec![general(1, 5_000)]);
@@ -185,7 +241,7 @@ fn a_reserve_rejection_ends_the_order_rejected_with_the_reason_and_moves_no_mone
 
 #[test]
 fn a_customer_who_never_pays_has_an_order_that_expires_at_five_minutes_and_frees_the_seats() {
-    // Pins down: AwaitingPayment + order expiry timer → Expired, seats released; not a millisecond early.
+    // Pins down: AwaitingPayment + order expiry timer → Expired, seats released; not a millisecond early; an expired order cannot be paid.
     let mut world = order_at(Stage::AwaitingPayment);
     world.advance_and_fire(5 * MINUTE_MS - 1);
     assert_eq!(
@@ -196,6 +252,13 @@ fn a_customer_who_never_pays_has_an_order_that_expires_at_five_minutes_and_frees
     world.advance_and_fire(1);
     assert_eq!(world.order_status(ORDER), Some(OrderStatus::Expired));
     assert_nothing_sold(&world);
+    assert_eq!(
+        world.pay(ALICE, ORDER),
+        Err(OrderError::NotAllowedInStatus {
+            status: OrderStatus::Expired
+        })
+    );
+    world.settle();
     assert!(world.gateway.calls.is_empty());
     assert!(world.is_quiet());
 }
@@ -369,6 +432,14 @@ fn only_the_orders_customer_may_pay_or_cancel_and_nobody_pays_twice() {
         world.order_command(BOB, ORDER, OrderCommand::Cancel),
         Err(OrderError::NotOrderCustomer)
     );
+    for actor in [Actor::Service, Actor::System] {
+        let stream = world.orders.get_mut(&ORDER).unwrap();
+        let cancel = Envelope::new(CommandId(900), actor, world.now, OrderCommand::Cancel);
+        assert_eq!(
+            stream.handle(&world.catalog, &cancel).err(),
+            Some(OrderError::NotAuthorized { actor })
+        );
+    }
     world.pay(ALICE, ORDER).unwrap();
     assert!(matches!(
         world.pay(ALICE, ORDER),
@@ -406,6 +477,32 @@ fn the_show_cancelled_before_payment_began_cancels_the_order_and_frees_the_seats
 }
 
 #[test]
+fn the_show_start_closes_sales_releases_the_open_holds_and_the_unpaid_order_still_expires() {
+    // Pins down: 3 minutes before the start the show can no longer be cancelled; the start timer completes the show, releases the seats an unpaid order holds and refuses new orders; that order expires at its 5 minutes.
+    let mut world = MiniWorld::with_show(T0.plus(3 * MINUTE_MS), vec![general(CAPACITY, 5_000)]);
+    assert_eq!(
+        world.show_command(ShowId(1), ShowCommand::Cancel),
+        Err(ShowError::TooCloseToShow)
+    );
+    world.initiate(ALICE, ORDER, 2, None).unwrap();
+    world.settle();
+    assert_eq!(world.inventory(0).counts().reserved, 2);
+    world.advance_and_fire(3 * MINUTE_MS);
+    assert_eq!(
+        world.shows[&ShowId(1)].state().status(),
+        Some(ShowStatus::Completed)
+    );
+    assert_eq!(world.inventory(0).counts().reserved, 0);
+    assert_eq!(
+        world.initiate(ALICE, OrderId(2), 1, None),
+        Err(OrderError::SalesNotOpen)
+    );
+    world.advance_and_fire(2 * MINUTE_MS);
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Expired));
+    world.check_replay();
+}
+
+#[test]
 fn the_show_cancelled_during_authorization_waits_for_the_answer_then_undoes_it() {
     // Pins down: Authorizing + show cancelled → unchanged; then authorized → release + void, declined → release; both end Cancelled.
     for gateway_answer in [Scripted::Approve, Scripted::Decline] {
@@ -419,6 +516,9 @@ fn the_show_cancelled_during_authorization_waits_for_the_answer_then_undoes_it()
             Some(OrderStatus::Cancelled),
             "{gateway_answer:?}"
         );
+        if gateway_answer == Scripted::Approve {
+            assert!(world.ledger(ORDER).voided, "the authorization is voided");
+        }
         assert_nothing_sold(&world);
     }
 }

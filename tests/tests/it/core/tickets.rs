@@ -3,7 +3,7 @@
 //! sale), resale (R ≤ P, one buyer wins, refused capture, payouts, the show's
 //! cancellation splitting R and P − R), and who may touch a ticket.
 
-use super::mini_world::{CallKind, MiniWorld, Scripted};
+use super::mini_world::{CallKind, Ledger, MiniWorld, Scripted};
 use super::support::{ALICE, BOB, CAROL, T0, general};
 use turnstile_core::order::OrderStatus;
 use turnstile_core::show::ShowCommand;
@@ -269,10 +269,14 @@ fn one_resale_buyer_wins_and_the_others_are_voided() {
 
 #[test]
 fn a_refused_resale_capture_puts_the_listing_back() {
-    // Pins down: when the buyer's capture is refused the ticket stays with its owner, listed again, and another buyer can take it.
+    // Pins down: a listed ticket cannot be listed again; when the buyer's capture is refused the buyer's authorization is voided with nothing captured, the ticket stays with its owner, listed again, and another buyer completes the purchase.
     let mut world = world();
     let ticket = buy(&mut world, ALICE, 1);
     world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    assert_eq!(
+        world.ticket_command(ALICE, ticket, list(P)),
+        Err(TicketError::AlreadyListed)
+    );
     world.gateway.script.insert(
         (PaymentId::Resale(ResaleId(1)), CallKind::Capture),
         [Scripted::Decline].into(),
@@ -291,9 +295,16 @@ fn a_refused_resale_capture_puts_the_listing_back() {
         listing.map(|listing| (listing.price, listing.taken_by)),
         Some((R, None))
     );
-    assert!(world.gateway.ledger(PaymentId::Resale(ResaleId(1))).voided);
+    assert_eq!(
+        world.gateway.ledger(PaymentId::Resale(ResaleId(1))),
+        Ledger {
+            voided: true,
+            ..Ledger::default()
+        }
+    );
     world.buy_resale(CAROL, ResaleId(2), ticket, R).unwrap();
     world.settle();
+    assert_eq!(resale_status(&world, 2), ResaleStatus::Completed);
     assert_eq!(owner(&world, ticket), CAROL);
     no_violations(&world);
 }
@@ -471,7 +482,7 @@ fn only_the_owner_acts_on_a_ticket_and_only_services_issue_or_hand_it_over() {
 
 #[test]
 fn the_show_cancelled_during_a_resale_refunds_the_buyer_and_the_original_payment() {
-    // Pins down: a resale whose capture lands after the show's cancellation gives the buyer R back and the original payment P; nobody keeps a ticket to a cancelled show.
+    // Pins down: a resale whose capture lands after the show's cancellation gives the buyer R back and the original payment P; nobody keeps a ticket to a cancelled show, which stays its seller's with the listing withdrawn.
     let mut world = world();
     let ticket = buy(&mut world, ALICE, 1);
     world.ticket_command(ALICE, ticket, list(R)).unwrap();
@@ -486,6 +497,8 @@ fn the_show_cancelled_during_a_resale_refunds_the_buyer_and_the_original_payment
     world.release_gateway(Scripted::Approve);
     assert_eq!(resale_status(&world, 1), ResaleStatus::Refunded);
     assert_eq!(status(&world, ticket), TicketStatus::ShowCancelled);
+    let details = world.tickets[&ticket].state().details.clone().unwrap();
+    assert_eq!((details.owner, details.listing), (ALICE, None));
     let resale = world.gateway.ledger(PaymentId::Resale(ResaleId(1)));
     assert_eq!((resale.captured, resale.refunded), (R, R));
     let original = world.ledger(OrderId(1));
@@ -518,6 +531,16 @@ fn a_ticket_issued_after_its_show_was_cancelled_is_refunded_in_full() {
     world.settle();
     assert_eq!(world.ledger(OrderId(1)).refunded, Money(2 * P.0));
     assert!(world.valid_tickets(OrderId(1)).is_empty());
+    let statuses: Vec<_> = world
+        .tickets
+        .keys()
+        .map(|ticket| status(&world, *ticket))
+        .collect();
+    assert_eq!(
+        statuses,
+        [TicketStatus::ShowCancelled; 2],
+        "both tickets issued, then cancelled with the show"
+    );
     no_violations(&world);
 }
 
