@@ -1112,20 +1112,6 @@ impl Ticketing {
         let found = self.observer.told(order, status, customer);
         self.fail(found);
     }
-
-    /// An outbox message was acknowledged after resends while partitions were on.
-    pub(crate) fn partition_probe(
-        &mut self,
-        node: &ServiceNode,
-        ctx: &mut Ctx<'_, Self>,
-        _to: NodeId,
-        _id: turnstile_core::CommandId,
-    ) {
-        let _ = node;
-        if self.observer.open_orders() > 0 {
-            ctx.sometimes(probes::PARTITION_HEALED_MID_ORDER);
-        }
-    }
 }
 
 /// `recovery_is_exact`: the rebuilt node equals its state at the last sync.

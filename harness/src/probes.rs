@@ -23,8 +23,7 @@ pub const CRASH_WITH_UNSENT_OUTBOX: &str = "crash_with_unsent_outbox";
 pub const TORN_RECORD_DROPPED: &str = "torn_record_dropped";
 /// A service's inbox dropped a message it had already consumed.
 pub const DUPLICATE_DELIVERY_DROPPED: &str = "duplicate_delivery_dropped";
-/// A message of an open order got through after being resent while a partition was
-/// possible: the order survived a partition that healed.
+/// A partition healed while orders were in flight (begun and not yet ended).
 pub const PARTITION_HEALED_MID_ORDER: &str = "partition_healed_mid_order";
 /// The show was cancelled while orders were open.
 pub const SHOW_CANCELLED_WITH_OPEN_ORDERS: &str = "show_cancelled_with_open_orders";

@@ -137,6 +137,13 @@ pub trait System: Sized {
         let _ = node;
     }
 
+    /// A partition healed: its outage ended, or the liveness phase healed the world.
+    /// Returns a `sometimes` probe to count when this heal is one the system wants seen
+    /// (say, with work in flight), or `None`.
+    fn on_partition_healed(&mut self) -> Option<&'static str> {
+        None
+    }
+
     /// Checked after every step.
     fn check_always(&self, view: &View<'_, Self>) -> Result<(), Violation> {
         let _ = view;
@@ -309,6 +316,20 @@ pub struct Kernel<S: System> {
 }
 
 impl<S: System> Kernel<S> {
+    /// Counts a hit of the `sometimes` probe `name` (declared in [`System::PROBES`]).
+    #[inline]
+    fn count_probe(&mut self, name: &'static str) {
+        // Same literal, same address (almost always): compare addresses before bytes.
+        let position = S::PROBES
+            .iter()
+            .position(|probe| std::ptr::eq(probe.as_ptr(), name.as_ptr()))
+            .or_else(|| S::PROBES.iter().position(|probe| *probe == name));
+        match position {
+            Some(index) => self.stats.probe_hits[index] += 1,
+            None => debug_assert!(false, "probe `{name}` is not declared in System::PROBES"),
+        }
+    }
+
     fn new() -> Self {
         Self {
             now_ms: 0,
@@ -641,15 +662,7 @@ impl<S: System> Ctx<'_, S> {
     /// Counts a hit of the `sometimes` probe `name` (declared in [`System::PROBES`]).
     #[inline]
     pub fn sometimes(&mut self, name: &'static str) {
-        // Same literal, same address (almost always): compare addresses before bytes.
-        let position = S::PROBES
-            .iter()
-            .position(|probe| std::ptr::eq(probe.as_ptr(), name.as_ptr()))
-            .or_else(|| S::PROBES.iter().position(|probe| *probe == name));
-        match position {
-            Some(index) => self.kernel.stats.probe_hits[index] += 1,
-            None => debug_assert!(false, "probe `{name}` is not declared in System::PROBES"),
-        }
+        self.kernel.count_probe(name);
     }
 
     /// Schedules a workload event for `node` in `after_ms`.
@@ -953,6 +966,11 @@ impl<S: System> Sim<S> {
     fn heal(&mut self, system: &mut S) -> Result<(), Failure> {
         let kernel = &mut self.kernel;
         kernel.faults_on = false;
+        if kernel.partitioned
+            && let Some(probe) = system.on_partition_healed()
+        {
+            kernel.count_probe(probe);
+        }
         kernel.partitioned = false;
         kernel.note(EventKind::Heal, NodeId(u32::MAX), u32::MAX, 0, String::new);
         for meta in &mut kernel.meta {
@@ -1141,6 +1159,9 @@ impl<S: System> Sim<S> {
                 kernel.partitioned = false;
                 for meta in &mut kernel.meta {
                     meta.side = 0;
+                }
+                if let Some(probe) = system.on_partition_healed() {
+                    kernel.count_probe(probe);
                 }
                 Ok(())
             }

@@ -667,11 +667,7 @@ impl Ticketing {
                     && !pending.acked
                 {
                     pending.acked = true;
-                    let resends = pending.resends;
                     node.acks.push((from, id));
-                    if resends >= 2 && self.partitions_on {
-                        self.partition_probe(node, ctx, from, id);
-                    }
                 }
             }
             Msg::Notice { id, notice } if from_service => {

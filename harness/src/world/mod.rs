@@ -353,7 +353,6 @@ pub struct Ticketing {
     pub(crate) config: WorldConfig,
     pub(crate) workload: Workload,
     pub(crate) gateway_profile: GatewayProfile,
-    pub(crate) partitions_on: bool,
     pub(crate) layout: Layout,
     pub(crate) plans: Vec<CustomerPlan>,
     pub(crate) board: Board,
@@ -384,7 +383,6 @@ impl Ticketing {
             config,
             workload: Workload::FlashSale,
             gateway_profile: GatewayProfile::default(),
-            partitions_on: false,
             layout: Layout::default(),
             plans: Vec::new(),
             board: Board::default(),
@@ -523,7 +521,6 @@ impl System for Ticketing {
             None => Workload::ALL[setup.draw(2) as usize],
         };
         self.gateway_profile = GatewayProfile::draw(setup);
-        self.partitions_on = setup.profile().partition;
         self.layout = Layout::default();
         self.board.clear();
         self.ledger.clear();
@@ -669,6 +666,12 @@ impl System for Ticketing {
             .copied()
             .unwrap_or(false);
         self.observer.crashed(node, unsent);
+    }
+
+    fn on_partition_healed(&mut self) -> Option<&'static str> {
+        // The engine says when a partition ends; orders the observer saw begin and not
+        // yet end were in flight across it.
+        (self.observer.open_orders() > 0).then_some(crate::probes::PARTITION_HEALED_MID_ORDER)
     }
 
     fn check_always(&self, _view: &View<'_, Self>) -> Result<(), Violation> {
