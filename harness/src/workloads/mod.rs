@@ -389,7 +389,7 @@ impl Ticketing {
         let id = message.id();
         let msg = Msg::Command {
             msg: message,
-            claimed,
+            claimed: claimed.map(Box::new),
         };
         self.request(client, ctx, to, msg, id, purpose, adversarial);
     }

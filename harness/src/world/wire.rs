@@ -86,7 +86,9 @@ pub enum Msg {
         /// The command, with its id and target.
         msg: Message,
         /// What the sender claims about itself; never read by a service.
-        claimed: Option<Claim>,
+        // Boxed: only adversaries claim anything, and every other message is then
+        // small enough (≤ 128 bytes) to be moved without a call to memcpy.
+        claimed: Option<Box<Claim>>,
     },
     /// The receiver durably consumed the message with this id.
     Ack(CommandId),
