@@ -921,10 +921,9 @@ fn the_hold_lives_five_minutes_then_exactly_until_the_fifteen_minute_window_ends
     assert_eq!(world.ledger(ORDER).captured, TOTAL);
 }
 
-#[test]
-fn an_order_paid_after_its_show_was_cancelled_ends_cancelled_even_if_the_news_is_late() {
-    // Pins down: every order open when the show is cancelled ends Cancelled with nothing kept — also when the order's cancellation message is still in flight as the customer pays (the order service already knows from its catalog).
-    let mut world = order_at(Stage::AwaitingPayment);
+/// Holds back the news of the show's cancellation (to the order and to the inventory)
+/// until the test lets it go: the order must end right from its catalog alone.
+fn park_the_cancellation_news(world: &mut MiniWorld) {
     world.park = Some(Box::new(|message: &Message| {
         matches!(
             message,
@@ -937,6 +936,13 @@ fn an_order_paid_after_its_show_was_cancelled_ends_cancelled_even_if_the_news_is
             }
         )
     }));
+}
+
+#[test]
+fn an_order_paid_after_its_show_was_cancelled_ends_cancelled_even_if_the_news_is_late() {
+    // Pins down: every order open when the show is cancelled ends Cancelled with nothing kept — also when the order's cancellation message is still in flight as the customer pays (the order service already knows from its catalog).
+    let mut world = order_at(Stage::AwaitingPayment);
+    park_the_cancellation_news(&mut world);
     world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
     world.settle();
     assert_eq!(world.pay(ALICE, ORDER), Err(OrderError::ShowCancelled));
@@ -954,18 +960,7 @@ fn an_order_paying_when_its_show_is_cancelled_ends_cancelled_even_if_the_news_is
     // Pins down: an order between authorization and capture when the show is cancelled ends Cancelled with everything undone, also when its own cancellation message arrives after the answers (the order service knows from its catalog).
     for stage in [Stage::Authorizing, Stage::Capturing] {
         let mut world = order_at(stage);
-        world.park = Some(Box::new(|message: &Message| {
-            matches!(
-                message,
-                Message::Order {
-                    body: OrderCommand::ShowCancelled,
-                    ..
-                } | Message::Inventory {
-                    body: InventoryCommand::SetPhase { .. },
-                    ..
-                }
-            )
-        }));
+        park_the_cancellation_news(&mut world);
         world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
         world.settle();
         world.release_gateway(Scripted::Approve);
