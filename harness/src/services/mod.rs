@@ -8,11 +8,13 @@
 //!    one of our services, or the service's own timer) and `now` from the service's clock,
 //!    never earlier than the last `now` in its log; nothing in the body chooses either;
 //! 2. a message from another service whose id the log already holds is dropped and
-//!    acknowledged again (the inbox);
+//!    acknowledged again (the inbox; the read models know a redelivered publication by
+//!    its stream version instead);
 //! 3. the aggregate decides; a new event, the messages it causes (the outbox: commands,
 //!    answers to the saga, notices, the publication to the read models) and the consumed
 //!    id are written in **one** append, synced, and only then applied and sent; outbox
-//!    messages are resent until acknowledged, and the acknowledgment is logged too;
+//!    messages are resent until acknowledged; an acknowledgment stops the resends at once
+//!    and is logged with the service's next append (or by its next resend round);
 //! 4. on restart the node is rebuilt from its log alone: events replayed, the outbox and
 //!    the inbox restored, every timer the aggregates list re-armed (hold expiry!), the
 //!    outbox and the gateway calls in flight resent.
@@ -321,11 +323,6 @@ impl ServiceNode {
     /// Unacknowledged outbox messages.
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
-    }
-
-    /// Whether the inbox holds `id`.
-    pub fn has_consumed(&self, id: CommandId) -> bool {
-        self.consumed.contains(&id)
     }
 
     /// The digest recomputed from the state as it is, from scratch.
