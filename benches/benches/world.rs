@@ -16,6 +16,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use turnstile::world::{FlashSaleShape, Ticketing, Workload, WorldConfig, sweep_config};
 use turnstile_sim::{Choices, Sim};
 
+/// The `turnstile` command's allocator, so the figures are the command's.
+#[global_allocator]
+static ALLOC: turnstile::pool::Pool = turnstile::pool::Pool;
+
 const SEEDS: u64 = 64;
 
 fn world(c: &mut Criterion) {

@@ -10,6 +10,10 @@ use std::time::Instant;
 use turnstile::world::{Ticketing, WorldConfig, sweep_config};
 use turnstile_sim::{Choices, Profile, ProfileMode, Sim};
 
+/// The `turnstile` command's allocator, so the figures are the command's.
+#[global_allocator]
+static ALLOC: turnstile::pool::Pool = turnstile::pool::Pool;
+
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // Wall time of the run.
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -7,6 +7,10 @@ use std::time::Instant;
 use turnstile::world::{BUILD, Ticketing, sweep_config};
 use turnstile_sim::{SweepConfig, sweep};
 
+/// The `turnstile` command's allocator, so the figures are the command's.
+#[global_allocator]
+static ALLOC: turnstile::pool::Pool = turnstile::pool::Pool;
+
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)] // Wall time of the sweep.
 fn main() {
     let args: Vec<u64> = std::env::args()

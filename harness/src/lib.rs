@@ -18,6 +18,7 @@
 
 pub mod gateway;
 pub mod invariants;
+pub mod pool;
 pub mod probes;
 pub mod report;
 pub mod services;

@@ -8,6 +8,10 @@
 
 mod cli;
 
+/// Small blocks from a per-thread cache: a sweep allocates and frees ~2,000 per run.
+#[global_allocator]
+static ALLOC: turnstile::pool::Pool = turnstile::pool::Pool;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
