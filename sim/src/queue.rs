@@ -84,6 +84,9 @@ pub struct EventQueue<E> {
     in_wheel: usize,
     base_ms: u64,
     far: BinaryHeap<Key>,
+    /// No far event is earlier than this (`u64::MAX` when none): lets `pop` skip
+    /// `migrate` without looking into the heap while nothing there is due.
+    far_min_ms: u64,
     slots: Vec<Slot<E>>,
     /// Head of the free slots, linked through `Slot::next` (last freed first, as a
     /// stack; `NONE` when empty): no separate buffer to grow or bounds-check.
@@ -99,6 +102,7 @@ impl<E> Default for EventQueue<E> {
             in_wheel: 0,
             base_ms: 0,
             far: BinaryHeap::new(),
+            far_min_ms: u64::MAX,
             slots: Vec::new(),
             free: NONE,
             next_seq: 0,
@@ -119,6 +123,7 @@ impl<E> EventQueue<E> {
         self.in_wheel = 0;
         self.base_ms = 0;
         self.far.clear();
+        self.far_min_ms = u64::MAX;
         self.slots.clear();
         self.free = NONE;
         self.next_seq = 0;
@@ -161,6 +166,7 @@ impl<E> EventQueue<E> {
         if time_ms - self.base_ms < WHEEL_MS {
             self.link(time_ms, slot);
         } else {
+            self.far_min_ms = self.far_min_ms.min(time_ms);
             self.far.push(Key {
                 time_ms,
                 order: seq << SLOT_BITS | u64::from(slot),
@@ -247,7 +253,8 @@ impl<E> EventQueue<E> {
     fn migrate(&mut self) {
         while let Some(key) = self.far.peek().copied() {
             if key.time_ms - self.base_ms >= WHEEL_MS {
-                break;
+                self.far_min_ms = key.time_ms;
+                return;
             }
             self.far.pop();
             let slot = (key.order & SLOT_MASK) as u32;
@@ -257,6 +264,7 @@ impl<E> EventQueue<E> {
                 self.free_slot(slot);
             }
         }
+        self.far_min_ms = u64::MAX;
     }
 
     /// Removes and returns the earliest event with its time.
@@ -274,7 +282,8 @@ impl<E> EventQueue<E> {
         }
         if time_ms != self.base_ms || self.in_wheel == 0 {
             self.base_ms = time_ms;
-            if !self.far.is_empty() {
+            // (A lower bound: removed far events may have left it early, never late.)
+            if self.far_min_ms < time_ms.saturating_add(WHEEL_MS) {
                 self.migrate();
             }
         }

@@ -264,7 +264,9 @@ enum Event<S: System> {
         from: NodeId,
         to: NodeId,
         id: MsgId,
-        msg: S::Msg,
+        /// Boxed: a queue slot stays small, and moving an event through the queue
+        /// copies a pointer instead of the whole message.
+        msg: Box<S::Msg>,
     },
     Timer {
         node: NodeId,
@@ -449,7 +451,7 @@ impl<S: System> Kernel<S> {
                 from,
                 to,
                 id,
-                msg: msg.clone(),
+                msg: Box::new(msg.clone()),
             };
             self.queue.push(self.now_ms + again_ms, copy);
         }
@@ -563,7 +565,7 @@ impl<S: System> Ctx<'_, S> {
                 from: self.node,
                 to,
                 id,
-                msg,
+                msg: Box::new(msg),
             },
         );
         id
@@ -1046,7 +1048,7 @@ impl<S: System> Sim<S> {
                         node: to,
                     },
                     envelope,
-                    msg,
+                    *msg,
                 );
                 kernel.choices.end_span();
                 self.after_step(system)
