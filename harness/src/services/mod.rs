@@ -48,6 +48,7 @@
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use turnstile_core::ids::StableHasher;
@@ -137,24 +138,27 @@ pub struct Doubles {
     pub read_models: Option<fn(&Published) -> bool>,
 }
 
-/// The aggregates a service hosts. Each boxed: map nodes then hold pointers, so an
-/// insert shifts words, not whole aggregates, and nodes stay small allocations.
+/// The aggregates a service hosts, each behind a pointer: map nodes then hold pointers,
+/// so an insert shifts words, not whole aggregates, and nodes stay small allocations.
+/// In the maps the pointer is an `Rc` written through `Rc::make_mut`: the copy a rebuild
+/// keeps for the next restart shares every aggregate with the live node, and only an
+/// aggregate the live node changes afterwards is copied (once).
 #[derive(Clone, Debug)]
 pub enum Streams {
     /// The show service.
-    Shows(BTreeMap<ShowId, Box<Show>>),
+    Shows(BTreeMap<ShowId, Rc<Show>>),
     /// One section's inventory.
     Inventory(Box<Inventory>),
     /// The order service.
-    Orders(BTreeMap<OrderId, Box<Order>>),
+    Orders(BTreeMap<OrderId, Rc<Order>>),
     /// The payment service.
-    Payments(BTreeMap<PaymentId, Box<Payment>>),
+    Payments(BTreeMap<PaymentId, Rc<Payment>>),
     /// The ticket service.
     Tickets {
         /// Tickets.
-        tickets: BTreeMap<TicketId, Box<Ticket>>,
+        tickets: BTreeMap<TicketId, Rc<Ticket>>,
         /// Resale purchases.
-        resales: BTreeMap<ResaleId, Box<Resale>>,
+        resales: BTreeMap<ResaleId, Rc<Resale>>,
     },
     /// The read-model service.
     ReadModels(Box<ReadModels>),
@@ -356,7 +360,7 @@ impl ServiceNode {
     }
 
     /// The orders of this (order) service, for checks and reports.
-    pub fn orders(&self) -> Option<&BTreeMap<OrderId, Box<Order>>> {
+    pub fn orders(&self) -> Option<&BTreeMap<OrderId, Rc<Order>>> {
         match &self.streams {
             Streams::Orders(map) => Some(map),
             _ => None,
@@ -392,7 +396,7 @@ impl ServiceNode {
         match (&mut self.streams, stream, event) {
             (Streams::Shows(map), StreamId::Show(id), DomainEvent::Show(event)) => {
                 self.last_now = self.last_now.max(event.now);
-                map.entry(id).or_default().apply(event);
+                Rc::make_mut(map.entry(id).or_default()).apply(event);
             }
             (Streams::Inventory(inventory), StreamId::Inventory(_), DomainEvent::Inventory(e)) => {
                 self.last_now = self.last_now.max(e.now);
@@ -400,11 +404,11 @@ impl ServiceNode {
             }
             (Streams::Orders(map), StreamId::Order(id), DomainEvent::Order(event)) => {
                 self.last_now = self.last_now.max(event.now);
-                map.entry(id).or_default().apply(event);
+                Rc::make_mut(map.entry(id).or_default()).apply(event);
             }
             (Streams::Payments(map), StreamId::Payment(id), DomainEvent::Payment(event)) => {
                 self.last_now = self.last_now.max(event.now);
-                let payment = map.entry(id).or_default();
+                let payment = Rc::make_mut(map.entry(id).or_default());
                 payment.apply(event);
                 let in_flight = payment.details.as_ref().is_some_and(|details| {
                     details.operations.values().any(|state| {
@@ -422,11 +426,11 @@ impl ServiceNode {
             }
             (Streams::Tickets { tickets, .. }, StreamId::Ticket(id), DomainEvent::Ticket(e)) => {
                 self.last_now = self.last_now.max(e.now);
-                tickets.entry(id).or_default().apply(e);
+                Rc::make_mut(tickets.entry(id).or_default()).apply(e);
             }
             (Streams::Tickets { resales, .. }, StreamId::Resale(id), DomainEvent::Resale(e)) => {
                 self.last_now = self.last_now.max(e.now);
-                resales.entry(id).or_default().apply(e);
+                Rc::make_mut(resales.entry(id).or_default()).apply(e);
             }
             _ => debug_assert!(false, "an event for a stream this service does not host"),
         }
