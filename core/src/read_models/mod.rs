@@ -112,7 +112,10 @@ impl Sequencer {
         keep: impl FnOnce() -> Published,
         mut fold: impl FnMut(StreamId, &DomainEvent),
     ) {
-        let applied = self.applied.get(&stream).copied().unwrap_or(0);
+        // One search of `applied` on the common path (the next version of a known
+        // stream), and none of `waiting` while nothing waits.
+        let slot = self.applied.get_mut(&stream);
+        let applied = slot.as_deref().copied().unwrap_or(0);
         if version <= applied {
             return; // redelivered
         }
@@ -126,7 +129,9 @@ impl Sequencer {
         }
         fold(stream, event);
         let mut applied = version;
-        if let Some(waiting) = self.waiting.get_mut(&stream) {
+        if !self.waiting.is_empty()
+            && let Some(waiting) = self.waiting.get_mut(&stream)
+        {
             while let Some(next) = waiting.remove(&(applied + 1)) {
                 fold(stream, &next.event);
                 applied += 1;
@@ -135,17 +140,23 @@ impl Sequencer {
                 self.waiting.remove(&stream);
             }
         }
-        self.applied.insert(stream, applied);
+        match slot {
+            Some(slot) => *slot = applied,
+            None => {
+                self.applied.insert(stream, applied);
+            }
+        }
     }
 
     /// Whether `version` of `stream` was taken in already (applied, or waiting for a
     /// gap to fill): a redelivery, which changes nothing.
     pub fn has_seen(&self, stream: StreamId, version: u64) -> bool {
         version <= self.applied(stream)
-            || self
-                .waiting
-                .get(&stream)
-                .is_some_and(|waiting| waiting.contains_key(&version))
+            || !self.waiting.is_empty()
+                && self
+                    .waiting
+                    .get(&stream)
+                    .is_some_and(|waiting| waiting.contains_key(&version))
     }
 
     /// The last version applied for `stream`.

@@ -24,6 +24,7 @@
 
 pub mod wire;
 
+use turnstile_core::inventory::seating::SeatLabels;
 use turnstile_core::payment::{GatewayKey, GatewayOutcome};
 use turnstile_core::show::{SectionKind, SectionSpec};
 use turnstile_core::time::{DAY_MS, MINUTE_MS};
@@ -370,6 +371,9 @@ pub struct Ticketing {
     /// index, entries replayed, state before timers were re-armed), so that the next
     /// rebuild replays only the entries appended since (see `start_service`).
     pub(crate) rebuilt: Vec<(u32, u32, ServiceNode)>,
+    /// The seat labels of every numbered-section shape (rows, seats per row) used so
+    /// far, kept from run to run: labels are formatted and their layout built once.
+    seat_labels: Vec<((u32, u32), SeatLabels)>,
     pub(crate) observer: Observer,
     pub(crate) ledger: Ledger,
     pub(crate) current_actor: Actor,
@@ -390,6 +394,7 @@ impl Ticketing {
             synced: Vec::new(),
             unsent_outbox: Vec::new(),
             rebuilt: Vec::new(),
+            seat_labels: Vec::new(),
             senders: Vec::new(),
             observed: Vec::new(),
             observer: Observer::default(),
@@ -440,6 +445,26 @@ impl Ticketing {
         &self.config
     }
 
+    /// [`numbered_section`], with the labels of an earlier run of the same shape.
+    fn numbered(&mut self, name: &str, rows: u32, seats_per_row: u32, price: u64) -> SectionSpec {
+        let shape = (rows, seats_per_row);
+        let labels = match self.seat_labels.iter().find(|(known, _)| *known == shape) {
+            Some((_, labels)) => labels.clone(),
+            None => {
+                let labels = seat_labels(rows, seats_per_row);
+                self.seat_labels.push((shape, labels.clone()));
+                labels
+            }
+        };
+        SectionSpec {
+            name: name.to_owned(),
+            kind: SectionKind::Numbered,
+            capacity: rows * seats_per_row,
+            seat_labels: labels,
+            base_price: Money(price),
+        }
+    }
+
     fn add_show(&mut self, start_offset_ms: u64, sections: Vec<SectionSpec>) {
         let show = ShowId(self.layout.shows.len() as u64 + 1);
         let first_section = self.layout.sections.len() as u32;
@@ -466,20 +491,25 @@ pub fn numbered_section(
     seats_per_row: u32,
     price_cents: u64,
 ) -> SectionSpec {
-    let mut seat_labels = Vec::with_capacity((rows * seats_per_row) as usize);
-    for row in 0..rows {
-        let row_name = row_label(row);
-        for seat in 1..=seats_per_row {
-            seat_labels.push(format!("{row_name}-{seat}"));
-        }
-    }
     SectionSpec {
         name: name.to_owned(),
         kind: SectionKind::Numbered,
         capacity: rows * seats_per_row,
-        seat_labels: seat_labels.into(),
+        seat_labels: seat_labels(rows, seats_per_row),
         base_price: Money(price_cents),
     }
+}
+
+/// The labels of `rows` rows of `seats_per_row` seats: `A-1`, `A-2`… `B-1`…
+fn seat_labels(rows: u32, seats_per_row: u32) -> SeatLabels {
+    let mut labels = Vec::with_capacity((rows * seats_per_row) as usize);
+    for row in 0..rows {
+        let row_name = row_label(row);
+        for seat in 1..=seats_per_row {
+            labels.push(format!("{row_name}-{seat}"));
+        }
+    }
+    labels.into()
 }
 
 /// The name of row `row`: `A`…`Z`, then `AA`, `AB`…
@@ -533,7 +563,7 @@ impl System for Ticketing {
                 let start_days = [40, 12, 4][setup.draw(2) as usize];
                 let mut sections = Vec::new();
                 for index in 0..shape.numbered_sections {
-                    sections.push(numbered_section(
+                    sections.push(self.numbered(
                         &format!("Numbered {index}"),
                         shape.rows,
                         shape.seats_per_row,
@@ -551,7 +581,7 @@ impl System for Ticketing {
                 for base_ms in [30 * DAY_MS, 7 * DAY_MS, 3 * DAY_MS, DAY_MS] {
                     let beyond_ms = setup.range(2 * MINUTE_MS, 8 * MINUTE_MS);
                     let sections = vec![
-                        numbered_section("Stalls", 2, 5, 4_999),
+                        self.numbered("Stalls", 2, 5, 4_999),
                         general_admission("Balcony", 6, 2_501),
                     ];
                     self.add_show(base_ms + beyond_ms, sections);
@@ -559,7 +589,7 @@ impl System for Ticketing {
             }
             Workload::Adversarial => {
                 let sections = vec![
-                    numbered_section("Stalls", 2, 6, 6_000),
+                    self.numbered("Stalls", 2, 6, 6_000),
                     general_admission("Floor", 10, 3_000),
                 ];
                 self.add_show(10 * DAY_MS, sections);
