@@ -1285,18 +1285,15 @@ pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), V
         && let Some(models) = service.read_models()
     {
         let mut folded = ReadModels::new();
-        let mut versions: BTreeMap<StreamId, u64> = BTreeMap::new();
         for (index, log) in world.logs.iter().enumerate() {
             if index == READ_MODELS.index() {
                 continue;
             }
             for entry in log {
-                // Versions counted here, not taken from the entry: the fold checks
-                // that each stream's log is gapless as well.
+                // Versions counted by the fold, not taken from the entry: the fold
+                // checks that each stream's log is gapless as well.
                 if let Change::Event(published) = &entry.change {
-                    let version = versions.entry(published.stream).or_default();
-                    *version += 1;
-                    folded.observe_event(published.stream, *version, &published.event);
+                    folded.fold_next(published.stream, &published.event);
                 }
             }
         }

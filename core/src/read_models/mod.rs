@@ -241,6 +241,29 @@ impl ReadModels {
         self.observe_event(published.stream, published.version, &published.event);
     }
 
+    /// Takes in `event` as the next version of `stream`, as a refold of an event log
+    /// does (a log holds a stream's events in order, with no gap): the same state as
+    /// [`ReadModels::observe_event`] with that version, one search of the sequencer
+    /// cheaper.
+    pub fn fold_next(&mut self, stream: StreamId, event: &DomainEvent) {
+        if !self.sequencer.waiting.is_empty() {
+            let version = self.sequencer.applied(stream) + 1;
+            return self.observe_event(stream, version, event);
+        }
+        let ReadModels {
+            sequencer,
+            available_seats,
+            sales,
+            customer_history,
+            venue_layout,
+        } = self;
+        *sequencer.applied.entry(stream).or_insert(0) += 1;
+        available_seats.apply(stream, event);
+        sales.apply(stream, event);
+        customer_history.apply(stream, event);
+        venue_layout.apply(stream, event);
+    }
+
     /// [`ReadModels::observe`] of the publication of `event` as `version` of `stream`;
     /// the event is cloned only when it has to wait for an earlier one of its stream.
     pub fn observe_event(&mut self, stream: StreamId, version: u64, event: &DomainEvent) {
@@ -284,6 +307,29 @@ mod tests {
                 event: OrderEvent::HoldExtended,
             }),
         }
+    }
+
+    #[test]
+    fn fold_next_is_observe_with_the_version_counted() {
+        let events = [
+            published(7, 1),
+            published(8, 1),
+            published(7, 2),
+            published(7, 3),
+        ];
+        let mut observed = ReadModels::new();
+        let mut folded = ReadModels::new();
+        for event in &events {
+            observed.observe_ref(event);
+            folded.fold_next(event.stream, &event.event);
+        }
+        assert_eq!(folded, observed);
+        // Behind a gap it takes the next version all the same.
+        let mut gapped = ReadModels::new();
+        gapped.observe(published(9, 2));
+        gapped.fold_next(StreamId::Order(OrderId(9)), &published(9, 1).event);
+        assert_eq!(gapped.sequencer.applied(StreamId::Order(OrderId(9))), 2);
+        assert_eq!(gapped.sequencer.waiting(), 0);
     }
 
     #[test]
