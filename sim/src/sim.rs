@@ -511,6 +511,13 @@ impl<S: System> Ctx<'_, S> {
     /// arrival.
     #[inline(always)]
     pub fn send(&mut self, to: NodeId, msg: S::Msg) -> MsgId {
+        self.send_boxed(to, Box::new(msg))
+    }
+
+    /// [`Ctx::send`] of a message already boxed (the queue holds messages boxed), for a
+    /// sender that keeps messages waiting: no copy of the message on the way.
+    #[inline(always)]
+    pub fn send_boxed(&mut self, to: NodeId, msg: Box<S::Msg>) -> MsgId {
         let kernel = &mut *self.kernel;
         assert!(
             to.index() < kernel.meta.len(),
@@ -565,7 +572,7 @@ impl<S: System> Ctx<'_, S> {
                 from: self.node,
                 to,
                 id,
-                msg: Box::new(msg),
+                msg,
             },
         );
         id

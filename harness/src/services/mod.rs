@@ -225,7 +225,8 @@ pub struct ServiceNode {
     gateway_pending: BTreeMap<PaymentId, u64>,
     digest: Digest,
     unsynced: bool,
-    deferred: Vec<(NodeId, Msg)>,
+    /// Messages waiting for the pending sync, boxed as the engine's queue holds them.
+    deferred: Vec<(NodeId, Box<Msg>)>,
     /// Acknowledgements received and not yet logged: they are written with the next
     /// append (or by the resend round), never alone on the hot path.
     acks: Vec<(NodeId, CommandId)>,
@@ -899,11 +900,11 @@ impl Ticketing {
             self.unsent_outbox[index] = true;
         }
         for (to, msg) in &entry.outbox {
-            node.deferred.push((*to, msg.clone()));
+            node.deferred.push((*to, Box::new(msg.clone())));
         }
         if entry.publish.is_some() {
             node.deferred
-                .push((READ_MODELS, entry.message(entry.outbox.len())));
+                .push((READ_MODELS, Box::new(entry.message(entry.outbox.len()))));
         }
         ensure_resend(node, ctx);
     }
@@ -916,7 +917,7 @@ impl Ticketing {
         ctx.sync();
         node.unsynced = false;
         for (to, msg) in node.deferred.drain(..) {
-            ctx.send(to, msg);
+            ctx.send_boxed(to, msg);
         }
         let index = ctx.node().index();
         // The outside world sees what is durable: entries are judged once synced.
@@ -1255,7 +1256,7 @@ fn arm(node: &mut ServiceNode, ctx: &mut Ctx<'_, Ticketing>, timer: Timer, at: T
 /// service before the state it reflects is durable.
 fn send(node: &mut ServiceNode, ctx: &mut Ctx<'_, Ticketing>, to: NodeId, msg: Msg) {
     if node.unsynced {
-        node.deferred.push((to, msg));
+        node.deferred.push((to, Box::new(msg)));
     } else {
         ctx.send(to, msg);
     }
