@@ -386,7 +386,7 @@ impl ServiceNode {
                 self.apply_event(published.stream, &published.event);
                 self.digest.events += 1;
             }
-            Change::Terms(terms) => self.catalog.observe(terms.clone()),
+            Change::Terms(terms) => self.catalog.observe((**terms).clone()),
             Change::Published(published) => {
                 if let Streams::ReadModels(models) = &mut self.streams {
                     models.observe_ref(published);
@@ -963,7 +963,13 @@ impl Ticketing {
     ) {
         match (notice, &node.streams) {
             (Notice::ShowTerms(terms), Streams::Orders(_) | Streams::Tickets { .. }) => {
-                self.commit(node, ctx, Some(id), Change::Terms(terms), Vec::new());
+                self.commit(
+                    node,
+                    ctx,
+                    Some(id),
+                    Change::Terms(Box::new(terms)),
+                    Vec::new(),
+                );
             }
             (Notice::ShowCancelled(show), Streams::Orders(orders)) => {
                 // Fan out to every open order of the show, through our own outbox.

@@ -370,7 +370,7 @@ pub enum Change {
     /// publication that carries it to the read models, and with their log.
     Event(Arc<Published>),
     /// The order service learned a show's terms.
-    Terms(ShowTerms),
+    Terms(Box<ShowTerms>),
     /// The read models took in a published event.
     Published(Arc<Published>),
 }
