@@ -243,8 +243,8 @@ impl ReadModels {
 
     /// Takes in `event` as the next version of `stream`, as a refold of an event log
     /// does (a log holds a stream's events in order, with no gap): the version is
-    /// counted by the sequencer itself, so the refold needs no map of its own.
-    /// One search of the sequencer where nothing waits (always, in a refold).
+    /// counted by the sequencer itself, so the refold needs no map of its own, and
+    /// while nothing waits (always, in a refold) the sequencer is searched once.
     pub fn fold_next(&mut self, stream: StreamId, event: &DomainEvent) {
         if !self.sequencer.waiting.is_empty() {
             let version = self.sequencer.applied(stream) + 1;

@@ -456,13 +456,7 @@ impl Ticketing {
                 labels
             }
         };
-        SectionSpec {
-            name: name.to_owned(),
-            kind: SectionKind::Numbered,
-            capacity: rows * seats_per_row,
-            seat_labels: labels,
-            base_price: Money(price),
-        }
+        numbered_with(name, labels, price)
     }
 
     fn add_show(&mut self, start_offset_ms: u64, sections: Vec<SectionSpec>) {
@@ -491,11 +485,16 @@ pub fn numbered_section(
     seats_per_row: u32,
     price_cents: u64,
 ) -> SectionSpec {
+    numbered_with(name, seat_labels(rows, seats_per_row), price_cents)
+}
+
+/// A numbered section with one seat per label.
+fn numbered_with(name: &str, labels: SeatLabels, price_cents: u64) -> SectionSpec {
     SectionSpec {
         name: name.to_owned(),
         kind: SectionKind::Numbered,
-        capacity: rows * seats_per_row,
-        seat_labels: seat_labels(rows, seats_per_row),
+        capacity: labels.len() as u32,
+        seat_labels: labels,
         base_price: Money(price_cents),
     }
 }
