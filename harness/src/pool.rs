@@ -13,9 +13,9 @@
 //! Nothing here can reach a run's outcome: which address a block gets is never
 //! observed by the world (no pointer is hashed, compared or printed).
 //!
-//! Installed by the `turnstile` binary and the `sweep`/`stadium` examples with
-//! `#[global_allocator]`; the tests and the fuzz targets keep the system allocator (and
-//! the sanitizers' view of it).
+//! Installed by the `turnstile` binary, the `sweep`/`stadium` examples and the `world`
+//! bench with `#[global_allocator]`; the tests and the fuzz targets keep the system
+//! allocator (and the sanitizers' view of it).
 #![allow(unsafe_code)] // The one place: a `GlobalAlloc` cannot be written without it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
