@@ -14,11 +14,11 @@ use std::fmt;
 
 use turnstile_core::payment::{GatewayCall, GatewayKey, GatewayOutcome, GatewayRequest, Operation};
 use turnstile_core::{Money, PaymentId};
-use turnstile_sim::{Ctx, NodeId, Setup, Violation};
+use turnstile_host::Msg;
+use turnstile_sim::{Ctx, NodeId, Setup, System};
 
+use crate::layout::{World, WorldTimer};
 use crate::probes;
-use crate::world::wire::Msg;
-use crate::world::{Ticketing, WorldTimer};
 
 /// How the gateway misbehaves in a run, per mille of calls. Drawn at setup from the
 /// run's choice stream (0 = well behaved), printed with the engine's profile.
@@ -44,8 +44,8 @@ pub struct GatewayProfile {
 
 impl GatewayProfile {
     /// Draws a profile: each misbehaviour off (draw 0) or on at a drawn rate.
-    pub fn draw(setup: &mut Setup<'_, Ticketing>) -> Self {
-        let rate = |setup: &mut Setup<'_, Ticketing>, ceiling: u64| {
+    pub fn draw<S: System>(setup: &mut Setup<'_, S>) -> Self {
+        let rate = |setup: &mut Setup<'_, S>, ceiling: u64| {
             if setup.draw(1) == 1 {
                 setup.range(1, ceiling)
             } else {
@@ -154,7 +154,7 @@ impl Ledger {
     }
 
     /// Executes a call once: moves the money and records the outcome by key.
-    fn execute(&mut self, call: GatewayCall, approve: bool) -> (GatewayOutcome, Option<Violation>) {
+    fn execute(&mut self, call: GatewayCall, approve: bool) -> GatewayOutcome {
         let outcome = if approve {
             GatewayOutcome::Approved
         } else {
@@ -162,7 +162,7 @@ impl Ledger {
         };
         self.calls.insert(call.key, outcome);
         if !approve {
-            return (outcome, None);
+            return outcome;
         }
         let account = self.accounts.entry(call.key.payment).or_default();
         match call.request {
@@ -183,44 +183,79 @@ impl Ledger {
             }
             GatewayRequest::Status => {}
         }
-        (outcome, no_money_twice(call.key.payment, account))
+        outcome
     }
 }
 
-/// `no_money_twice`, on the ledger: at most one authorization captured, captures within
-/// authorizations, refunds and payouts within captures.
-fn no_money_twice(payment: PaymentId, account: &Account) -> Option<Violation> {
-    let problem = if account.captures > 1 {
-        "captured more than once"
-    } else if account.captured.0 > account.authorized.0 {
-        "captured more than authorized"
-    } else if account.refunded.0 + account.paid_out.0 > account.captured.0 {
-        "refunded and paid out more than captured"
-    } else {
-        return None;
-    };
-    Some(Violation::new(
-        crate::invariants::NO_MONEY_TWICE,
-        format!("payment {payment:?} {problem} on the gateway's ledger: {account:?}"),
-    ))
+/// The gateway node: how it misbehaves in this run, and its ledger (it never crashes,
+/// so both live outside the engine's volatile node state).
+#[derive(Clone, Debug, Default)]
+pub struct Gateway {
+    /// This run's misbehaviour.
+    pub profile: GatewayProfile,
+    /// The truth about money.
+    pub ledger: Ledger,
 }
 
-impl Ticketing {
-    /// A call reached the gateway.
-    pub(crate) fn gateway_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+/// A call the gateway executed (money may have moved), for the observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// The call.
+    pub call: GatewayCall,
+    /// What the gateway did (approved or declined), whatever it answered.
+    pub outcome: GatewayOutcome,
+}
+
+impl Gateway {
+    /// A message reached the gateway; returns the call it executed, if it did.
+    pub fn on_message<S: World>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        from: NodeId,
+        msg: Msg,
+    ) -> Option<Executed> {
         let Msg::Gateway(call) = msg else {
-            return;
+            return None;
         };
+        self.call(ctx, from, call)
+    }
+
+    /// A timer of the gateway fired: a late answer leaves, or a stalled call executes.
+    pub fn on_timer<S: World>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        timer: WorldTimer,
+    ) -> Option<Executed> {
+        match timer {
+            WorldTimer::GatewayStalled { to, call } => {
+                self.ledger.stalled.remove(&call.key);
+                self.call(ctx, to, call)
+            }
+            WorldTimer::GatewayLate { to, key, outcome } => {
+                ctx.send(to, Msg::GatewayReply { key, outcome });
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn call<S: World>(
+        &mut self,
+        ctx: &mut Ctx<'_, S>,
+        from: NodeId,
+        call: GatewayCall,
+    ) -> Option<Executed> {
+        let mut executed = None;
         let profile = if ctx.is_liveness_phase() {
             // The gateway recovers with the rest of the world: it still declines cards,
             // but answers every call, on time, once.
             GatewayProfile {
-                decline_per_mille: self.gateway_profile.decline_per_mille,
-                capture_decline_per_mille: self.gateway_profile.capture_decline_per_mille,
+                decline_per_mille: self.profile.decline_per_mille,
+                capture_decline_per_mille: self.profile.capture_decline_per_mille,
                 ..GatewayProfile::default()
             }
         } else {
-            self.gateway_profile
+            self.profile
         };
         let outcome = if call.request == GatewayRequest::Status {
             let known = self.ledger.calls.get(&call.key).copied();
@@ -233,13 +268,13 @@ impl Ticketing {
             // Idempotency: the same key never moves money twice.
             known
         } else if self.ledger.stalled.contains(&call.key) {
-            return; // Still working on it: resends go unanswered.
+            return None; // Still working on it: resends go unanswered.
         } else if ctx.chance_per_mille(profile.stall_per_mille) {
             // A slow gateway: it executes the call minutes later, past a payment window.
             self.ledger.stalled.insert(call.key);
             let stall_ms = ctx.range(10 * 60_000, 16 * 60_000);
             ctx.set_liveness_timer(stall_ms, WorldTimer::GatewayStalled { to: from, call });
-            return;
+            return None;
         } else {
             let timeout = ctx.chance_per_mille(profile.timeout_per_mille);
             let executes = !timeout || ctx.chance_per_mille(profile.moved_on_timeout_per_mille);
@@ -250,13 +285,13 @@ impl Ticketing {
                     Operation::Capture => ctx.chance_per_mille(profile.capture_decline_per_mille),
                     _ => false,
                 };
-                let (executed, violation) = self.ledger.execute(call, !decline);
-                if let Some(violation) = violation {
-                    self.violation.get_or_insert(violation);
-                }
-                self.observe_gateway(call, executed);
+                let done = self.ledger.execute(call, !decline);
+                executed = Some(Executed {
+                    call,
+                    outcome: done,
+                });
                 if !timeout {
-                    outcome = executed;
+                    outcome = done;
                 }
             }
             outcome
@@ -286,18 +321,6 @@ impl Ticketing {
             ctx.sometimes(probes::GATEWAY_ANSWERED_TWICE);
             ctx.send(from, reply);
         }
-    }
-}
-
-impl Ticketing {
-    /// The gateway gets round to a call it stalled on.
-    pub(crate) fn gateway_unstall(
-        &mut self,
-        ctx: &mut Ctx<'_, Self>,
-        to: NodeId,
-        call: GatewayCall,
-    ) {
-        self.ledger.stalled.remove(&call.key);
-        self.gateway_message(ctx, to, Msg::Gateway(call));
+        executed
     }
 }

@@ -16,34 +16,41 @@
 //! | `authorized_only` | every logged event's actor against the rules and the real sender; adversarial answers |
 //! | `terminal_is_final` | the order log, and what customers were told |
 //! | `tickets_are_paid` | ticket log against the gateway's captures |
-//! | `recovery_is_exact` | at every restart: the rebuilt state against its digest at the last sync |
+//! | `recovery_is_exact` | at every restart: the rebuilt host against the observer's own fold of its durable log |
 //! | `sagas_terminate`, `compensation_complete`, `money_conserved`, `ledger_agrees`, `no_stale_holds`, `projections_converge` | after heal and quiesce |
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use smallvec::SmallVec;
+use turnstile_core::inventory::Inventory;
 use turnstile_core::inventory::{InventoryError, InventoryEvent};
+use turnstile_core::order::Order;
 use turnstile_core::order::{EndCause, LateAnswer, OrderEvent, OrderStatus};
-use turnstile_core::payment::{GatewayCall, GatewayOutcome, GatewayRequest, PaymentEvent};
+use turnstile_core::payment::{GatewayOutcome, GatewayRequest, Payment, PaymentEvent};
 use turnstile_core::policy::{Quote, cancellation_refund, quote, refund_share};
 use turnstile_core::read_models::{DomainEvent, ReadModels, StreamId};
 use turnstile_core::show::{SectionKind, ShowEvent};
+use turnstile_core::show::{Show, ShowCatalog};
+use turnstile_core::ticket::Ticket;
 use turnstile_core::ticket::TicketError;
 use turnstile_core::ticket::TicketEvent;
+use turnstile_core::ticket::resale::Resale;
 use turnstile_core::ticket::resale::{ResaleEvent, ResaleStatus};
 use turnstile_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use turnstile_core::{
-    Actor, CustomerId, Money, OrderId, OrganizerId, PaymentId, Recorded, ResaleId, SectionKey,
-    TicketId, Timestamp,
+    Actor, Aggregate, ArmedTimer, CommandId, CustomerId, Money, OrderId, OrganizerId, PaymentId,
+    Recorded, ResaleId, SectionKey, TicketId, Timer, Timestamp,
 };
-use turnstile_sim::{Ctx, NodeId, View, Violation};
+use turnstile_host::wire::message_name;
+use turnstile_host::{AggregateRef, Answer, Change, Entry, Host, Msg, Rejection, Service};
+use turnstile_sim::{NodeId, Violation};
 
+use crate::customers::{ADVERSARIAL_BIT, Sighting};
+use crate::gateway::{Account, Executed, Ledger};
+use crate::layout::{Layout, READ_MODELS};
 use crate::probes;
-use crate::services::{ServiceKind, ServiceNode};
-use crate::workloads::ADVERSARIAL_BIT;
-use crate::world::wire::{Answer, Change, Msg, Rejection, message_name};
-use crate::world::{Layout, Node, READ_MODELS, Ticketing};
+use crate::services::Store;
 
 /// Per section, blocked + reserved + sold ≤ capacity.
 pub const NO_OVERSELL: &str = "no_oversell";
@@ -176,6 +183,10 @@ pub struct Observer {
     crashed_awaiting: Vec<bool>,
     /// Per node: whether it crashed with outbox messages waiting for a sync.
     crashed_unsent: Vec<bool>,
+    /// Per restarted node: its durable log as the observer folded it at the last restart.
+    recovered: Vec<Option<Expected>>,
+    /// The first violation of the run.
+    violation: Option<Violation>,
 }
 
 fn violation(invariant: &'static str, message: String) -> Option<Violation> {
@@ -206,6 +217,8 @@ impl Observer {
         self.open_orders = 0;
         self.crashed_awaiting.clear();
         self.crashed_unsent.clear();
+        self.recovered.clear();
+        self.violation = None;
     }
 
     /// A node crashed: remember whether an order was between reserve and pay.
@@ -270,7 +283,7 @@ impl Observer {
 struct Step<'a> {
     actor: Actor,
     layout: &'a Layout,
-    ledger: &'a crate::gateway::Ledger,
+    ledger: &'a Ledger,
     now_ms: u64,
 }
 
@@ -984,9 +997,14 @@ impl Observer {
 }
 
 /// Probe hits collected while folding (counted through the engine afterwards).
-type Hits = SmallVec<[&'static str; 2]>;
+pub type Hits = SmallVec<[&'static str; 2]>;
 
-impl Ticketing {
+impl Observer {
+    /// The first violation seen this run, if any (an `always` check reports it).
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
     fn fail(&mut self, violation: Option<Violation>) {
         if let Some(violation) = violation
             && self.violation.is_none()
@@ -995,78 +1013,86 @@ impl Ticketing {
         }
     }
 
-    /// Folds the entry a service just appended.
-    pub(crate) fn observe_entry(&mut self, node: &ServiceNode, ctx: &mut Ctx<'_, Self>, seq: u32) {
-        let index = ctx.node().index();
-        let entry = &self.logs[index][seq as usize];
-        let Change::Event(published) = &entry.change else {
-            return;
-        };
-        let (stream, event) = (&published.stream, &published.event);
-        if matches!(node.kind, ServiceKind::ReadModels) {
-            return;
-        }
-        let step = Step {
-            actor: self.senders[index][seq as usize],
-            layout: &self.layout,
-            ledger: &self.ledger,
-            now_ms: ctx.now_ms(),
-        };
+    /// Folds an entry a service made durable; returns the probes it hit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn entry_synced(
+        &mut self,
+        service: Service,
+        entry: &Entry,
+        actor: Actor,
+        layout: &Layout,
+        ledger: &Ledger,
+        now_ms: u64,
+    ) -> Hits {
         let mut hits = Hits::new();
-        let found = self.observer.event(&step, *stream, event, &mut hits);
+        let Change::Event(published) = &entry.change else {
+            return hits;
+        };
+        if service == Service::ReadModels {
+            return hits;
+        }
+        let (stream, event) = (&published.stream, &published.event);
+        let step = Step {
+            actor,
+            layout,
+            ledger,
+            now_ms,
+        };
+        let found = self.event(&step, *stream, event, &mut hits);
         if let StreamId::Order(order) = stream
             && let Some(last) = entry.outbox.iter().rev().find_map(|(_, msg)| match msg {
                 Msg::Command { msg, .. } => Some(message_name(msg)),
                 _ => None,
             })
-            && let Some(obs) = self.observer.orders.get_mut(order)
+            && let Some(obs) = self.orders.get_mut(order)
         {
             obs.last_sent = last;
         }
-        for hit in hits {
-            ctx.sometimes(hit);
-        }
         self.fail(found);
+        hits
     }
 
-    /// A service refused a command: probes for the contended moments.
-    pub(crate) fn observe_rejection(
-        &mut self,
-        kind: ServiceKind,
+    /// A service refused a command: the probe of a contended moment, if it was one.
+    pub fn rejection(
+        &self,
+        service: Service,
         rejection: &Rejection,
-        ctx: &mut Ctx<'_, Self>,
-    ) {
-        match (kind, rejection) {
+        layout: &Layout,
+        now_ms: u64,
+    ) -> Option<&'static str> {
+        match (service, rejection) {
             (_, Rejection::Inventory(InventoryError::SeatNotFree { .. })) => {
-                ctx.sometimes(probes::SAME_NUMBERED_SEAT_CONTENDED);
+                Some(probes::SAME_NUMBERED_SEAT_CONTENDED)
             }
             (
-                ServiceKind::Inventory(key),
+                Service::Inventory(key),
                 Rejection::Inventory(InventoryError::InsufficientInventory { .. }),
             ) => {
-                if let Some(index) = self.layout.section_index(key)
-                    && let Some(taken_ms) = self.observer.sections[index].last_seat_taken_ms
-                    && ctx.now_ms().saturating_sub(taken_ms) <= 5_000
-                {
-                    ctx.sometimes(probes::LAST_SEAT_CONTENDED);
-                }
+                let index = layout.section_index(key)?;
+                let taken_ms = self.sections[index].last_seat_taken_ms?;
+                (now_ms.saturating_sub(taken_ms) <= 5_000).then_some(probes::LAST_SEAT_CONTENDED)
             }
             (_, Rejection::Ticket(TicketError::ListingNotAvailable)) => {
-                ctx.sometimes(probes::RESALE_CONTENDED);
+                Some(probes::RESALE_CONTENDED)
             }
-            _ => {}
+            _ => None,
         }
     }
 
-    /// The gateway executed a call: the customer pays exactly the quote.
-    pub(crate) fn observe_gateway(&mut self, call: GatewayCall, outcome: GatewayOutcome) {
+    /// The gateway executed a call: no money moved twice, and the customer pays exactly
+    /// the quote.
+    pub fn gateway_executed(&mut self, executed: Executed, ledger: &Ledger) {
+        let call = executed.call;
+        if executed.outcome == GatewayOutcome::Approved {
+            let found = no_money_twice(call.key.payment, &ledger.account(call.key.payment));
+            self.fail(found);
+        }
         let GatewayRequest::Authorize { amount, .. } = call.request else {
             return;
         };
-        let _ = outcome;
         let expected = match call.key.payment {
-            PaymentId::Order(order) => self.observer.orders.get(&order).map(|o| o.quote.total),
-            PaymentId::Resale(resale) => self.observer.resales.get(&resale).map(|r| r.price),
+            PaymentId::Order(order) => self.orders.get(&order).map(|o| o.quote.total),
+            PaymentId::Resale(resale) => self.resales.get(&resale).map(|r| r.price),
         };
         if expected != Some(amount) {
             let found = violation(
@@ -1080,61 +1106,261 @@ impl Ticketing {
         }
     }
 
-    /// A client got the answer to an adversarial move.
-    pub(crate) fn observe_adversarial_answer(
-        &mut self,
-        client: &crate::workloads::Client,
-        ctx: &mut Ctx<'_, Self>,
-        msg: &Msg,
-        answer: &Answer,
-    ) {
-        let _ = client;
-        match answer {
-            Answer::Accepted { new: true } => {
-                let found = violation(
-                    AUTHORIZED_ONLY,
-                    format!("an adversarial move was accepted and recorded: {msg:?}"),
-                );
+    /// A client saw something: judge it; returns the probe it hit, if any.
+    pub fn sighting(&mut self, sighting: Sighting) -> Option<&'static str> {
+        match sighting {
+            Sighting::Told {
+                order,
+                status,
+                customer,
+            } => {
+                let found = self.told(order, status, customer);
                 self.fail(found);
+                None
             }
-            Answer::Rejected(_) => ctx.sometimes(probes::ADVERSARY_REJECTED),
-            _ => {}
+            Sighting::AdversarialAnswer { msg, answer } => match answer {
+                Answer::Accepted { new: true } => {
+                    let found = violation(
+                        AUTHORIZED_ONLY,
+                        format!("an adversarial move was accepted and recorded: {msg:?}"),
+                    );
+                    self.fail(found);
+                    None
+                }
+                Answer::Rejected(_) => Some(probes::ADVERSARY_REJECTED),
+                _ => None,
+            },
         }
     }
 
-    /// A customer was told an order's status.
-    pub(crate) fn observe_told(
-        &mut self,
-        order: OrderId,
-        status: OrderStatus,
-        customer: CustomerId,
-    ) {
-        let found = self.observer.told(order, status, customer);
+    /// `recovery_is_exact`, judged right after `node` restarted: the observer folds the
+    /// node's durable log itself, with the core's `apply` and none of the host's
+    /// bookkeeping, and compares the rebuilt host with it: every aggregate, the
+    /// unacknowledged outbox, the consumed inbox ids, the show terms, the read models,
+    /// the latest `now`, and every timer the folded aggregates list.
+    pub fn judge_recovery(&mut self, node: NodeId, store: &Store, host: &Host) {
+        let index = node.index();
+        if self.recovered.len() <= index {
+            self.recovered.resize_with(index + 1, || None);
+        }
+        let durable = store.entries.len();
+        let mut expected = match self.recovered[index].take() {
+            Some(expected) if expected.entries <= durable => expected,
+            _ => Expected::default(),
+        };
+        for entry in &store.entries[expected.entries..durable] {
+            expected.fold(entry);
+        }
+        let found = expected.differs(host).map(|what| {
+            Violation::new(
+                RECOVERY_IS_EXACT,
+                format!(
+                    "{} (n{}) rebuilt from {durable} durable log entries, but {what}",
+                    host.service().name(),
+                    node.0
+                ),
+            )
+        });
+        self.recovered[index] = Some(expected);
         self.fail(found);
     }
 }
 
-/// `recovery_is_exact`: the rebuilt node equals its state at the last sync.
-pub fn recovery_is_exact(
-    world: &Ticketing,
-    node: NodeId,
-    view: &View<'_, Ticketing>,
-) -> Result<(), Violation> {
-    let Some(Node::Service(service)) = view.node(node) else {
-        return Ok(());
+/// `no_money_twice`, on the ledger: at most one authorization captured, captures within
+/// authorizations, refunds and payouts within captures.
+fn no_money_twice(payment: PaymentId, account: &Account) -> Option<Violation> {
+    let problem = if account.captures > 1 {
+        "captured more than once"
+    } else if account.captured.0 > account.authorized.0 {
+        "captured more than authorized"
+    } else if account.refunded.0 + account.paid_out.0 > account.captured.0 {
+        "refunded and paid out more than captured"
+    } else {
+        return None;
     };
-    let rebuilt = service.digest();
-    let expected = world.synced[node.index()];
-    if rebuilt != expected {
-        return Err(Violation::new(
-            RECOVERY_IS_EXACT,
-            format!(
-                "{:?} (n{}) rebuilt as {rebuilt:?}, but at its last sync it was {expected:?}",
-                service.kind, node.0
-            ),
-        ));
+    Some(Violation::new(
+        NO_MONEY_TWICE,
+        format!("payment {payment:?} {problem} on the gateway's ledger: {account:?}"),
+    ))
+}
+
+/// When an event was recorded.
+fn event_now(event: &DomainEvent) -> Timestamp {
+    match event {
+        DomainEvent::Show(e) => e.now,
+        DomainEvent::Inventory(e) => e.now,
+        DomainEvent::Order(e) => e.now,
+        DomainEvent::Payment(e) => e.now,
+        DomainEvent::Ticket(e) => e.now,
+        DomainEvent::Resale(e) => e.now,
     }
-    Ok(())
+}
+
+/// One aggregate as the observer folds it from a log.
+#[derive(Clone, Debug)]
+enum Folded {
+    Show(Show),
+    Inventory(Inventory),
+    Order(Order),
+    Payment(Payment),
+    Ticket(Ticket),
+    Resale(Resale),
+}
+
+impl Folded {
+    fn new(stream: StreamId) -> Folded {
+        match stream {
+            StreamId::Show(_) => Folded::Show(Show::default()),
+            StreamId::Inventory(_) => Folded::Inventory(Inventory::default()),
+            StreamId::Order(_) => Folded::Order(Order::default()),
+            StreamId::Payment(_) => Folded::Payment(Payment::default()),
+            StreamId::Ticket(_) => Folded::Ticket(Ticket::default()),
+            StreamId::Resale(_) => Folded::Resale(Resale::default()),
+        }
+    }
+
+    fn apply(&mut self, event: &DomainEvent) {
+        match (self, event) {
+            (Folded::Show(a), DomainEvent::Show(e)) => a.apply(e),
+            (Folded::Inventory(a), DomainEvent::Inventory(e)) => a.apply(e),
+            (Folded::Order(a), DomainEvent::Order(e)) => a.apply(e),
+            (Folded::Payment(a), DomainEvent::Payment(e)) => a.apply(e),
+            (Folded::Ticket(a), DomainEvent::Ticket(e)) => a.apply(e),
+            (Folded::Resale(a), DomainEvent::Resale(e)) => a.apply(e),
+            (folded, event) => panic!("a {event:?} in the stream of {folded:?}"),
+        }
+    }
+
+    fn as_ref(&self) -> AggregateRef<'_> {
+        match self {
+            Folded::Show(a) => AggregateRef::Show(a),
+            Folded::Inventory(a) => AggregateRef::Inventory(a),
+            Folded::Order(a) => AggregateRef::Order(a),
+            Folded::Payment(a) => AggregateRef::Payment(a),
+            Folded::Ticket(a) => AggregateRef::Ticket(a),
+            Folded::Resale(a) => AggregateRef::Resale(a),
+        }
+    }
+
+    fn timers(&self) -> Vec<ArmedTimer> {
+        match self {
+            Folded::Show(a) => a.timers(),
+            Folded::Inventory(a) => a.timers(),
+            Folded::Order(a) => a.timers(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A service's state as its durable log says it must be, folded by the observer.
+#[derive(Clone, Debug, Default)]
+struct Expected {
+    entries: usize,
+    aggregates: BTreeMap<StreamId, Folded>,
+    catalog: ShowCatalog,
+    read_models: ReadModels,
+    outbox: BTreeSet<(Service, CommandId)>,
+    consumed: BTreeSet<CommandId>,
+    last_now: Timestamp,
+}
+
+impl Expected {
+    fn fold(&mut self, entry: &Entry) {
+        self.entries += 1;
+        if let Some(id) = entry.consumed {
+            self.consumed.insert(id);
+        }
+        for (to, msg) in &entry.outbox {
+            if let Some(id) = msg.outbox_id() {
+                self.outbox.insert((*to, id));
+            }
+        }
+        if let Some(id) = entry.publish {
+            self.outbox.insert((Service::ReadModels, id));
+        }
+        for key in &entry.acked {
+            self.outbox.remove(key);
+        }
+        match &entry.change {
+            Change::Nothing => {}
+            Change::Event(published) => {
+                let now = event_now(&published.event);
+                self.last_now = self.last_now.max(now);
+                self.aggregates
+                    .entry(published.stream)
+                    .or_insert_with(|| Folded::new(published.stream))
+                    .apply(&published.event);
+            }
+            Change::Terms(terms) => self.catalog.observe((**terms).clone()),
+            Change::Published(published) => self.read_models.observe_ref(published),
+        }
+    }
+
+    /// What about `host` differs from this state, if anything.
+    fn differs(&self, host: &Host) -> Option<String> {
+        let rebuilt = host.aggregates();
+        if rebuilt.len() != self.aggregates.len() {
+            return Some(format!(
+                "it holds {} aggregates where the log has {}",
+                rebuilt.len(),
+                self.aggregates.len()
+            ));
+        }
+        for (stream, aggregate) in &rebuilt {
+            match self.aggregates.get(stream) {
+                Some(folded) if folded.as_ref() == *aggregate => {}
+                Some(_) => return Some(format!("its {stream:?} differs from the log's")),
+                None => return Some(format!("it holds {stream:?}, which the log does not")),
+            }
+        }
+        let outbox: BTreeSet<(Service, CommandId)> = host.outbox().collect();
+        if outbox != self.outbox {
+            return Some(format!(
+                "its outbox holds {} unacknowledged messages where the log has {}",
+                outbox.len(),
+                self.outbox.len()
+            ));
+        }
+        if *host.consumed() != self.consumed {
+            return Some(format!(
+                "its inbox consumed {} messages where the log has {}",
+                host.consumed().len(),
+                self.consumed.len()
+            ));
+        }
+        if *host.catalog() != self.catalog {
+            return Some("its show terms differ from the log's".to_owned());
+        }
+        if host
+            .read_models()
+            .is_some_and(|models| *models != self.read_models)
+        {
+            return Some("its read models differ from the log's".to_owned());
+        }
+        if host.last_now() != self.last_now {
+            return Some(format!(
+                "its clock floor is {} where the log's last now is {}",
+                host.last_now().0,
+                self.last_now.0
+            ));
+        }
+        let armed: BTreeSet<(Timer, Timestamp)> = host.armed_timers().collect();
+        let listed: BTreeSet<(Timer, Timestamp)> = self
+            .aggregates
+            .values()
+            .flat_map(Folded::timers)
+            .map(|armed| (armed.timer, armed.at))
+            .collect();
+        if armed != listed {
+            let missing = listed.difference(&armed).next();
+            return Some(format!(
+                "it armed {} timers where the log implies {} (first missing: {missing:?})",
+                armed.len(),
+                listed.len()
+            ));
+        }
+        None
+    }
 }
 
 fn waits_for(status: OrderStatus) -> &'static str {
@@ -1149,160 +1375,171 @@ fn waits_for(status: OrderStatus) -> &'static str {
     }
 }
 
-/// The `eventually` invariants, once the world healed and went quiet.
-pub fn eventually(world: &Ticketing, view: &View<'_, Ticketing>) -> Result<(), Violation> {
-    let observer = &world.observer;
-    // sagas_terminate
-    let stuck: Vec<(&OrderId, &OrderObs)> = observer
-        .orders
-        .iter()
-        .filter(|(_, o)| !o.status.is_terminal())
-        .collect();
-    if !stuck.is_empty() {
-        let mut message = format!("{} order(s) not terminal:", stuck.len());
-        for (order, obs) in stuck.iter().take(8) {
-            let _ = write!(
-                message,
-                " order {} is {:?}, waiting for {}; its last message sent was {};",
-                order.0,
-                obs.status,
-                waits_for(obs.status),
-                obs.last_sent
-            );
-        }
-        return Err(Violation::new(SAGAS_TERMINATE, message));
-    }
-    if let Some((resale, obs)) = observer
-        .resales
-        .iter()
-        .find(|(_, r)| !r.status.is_terminal())
-    {
-        return Err(Violation::new(
-            SAGAS_TERMINATE,
-            format!("resale {} is {:?}", resale.0, obs.status),
-        ));
-    }
-    // no_stale_holds
-    for (index, section) in observer.sections.iter().enumerate() {
-        if let Some((order, _)) = section
-            .holds
+impl Observer {
+    /// The `eventually` invariants, once the world healed and went quiet. `read_models`
+    /// are the read-model service's (if it is up and publications are on).
+    pub fn eventually(
+        &self,
+        ledger: &Ledger,
+        layout: &Layout,
+        stores: &[Store],
+        read_models: Option<&ReadModels>,
+    ) -> Result<(), Violation> {
+        let observer = self;
+        // sagas_terminate
+        let stuck: Vec<(&OrderId, &OrderObs)> = observer
+            .orders
             .iter()
-            .find(|(_, h)| h.state == HoldState::Held)
+            .filter(|(_, o)| !o.status.is_terminal())
+            .collect();
+        if !stuck.is_empty() {
+            let mut message = format!("{} order(s) not terminal:", stuck.len());
+            for (order, obs) in stuck.iter().take(8) {
+                let _ = write!(
+                    message,
+                    " order {} is {:?}, waiting for {}; its last message sent was {};",
+                    order.0,
+                    obs.status,
+                    waits_for(obs.status),
+                    obs.last_sent
+                );
+            }
+            return Err(Violation::new(SAGAS_TERMINATE, message));
+        }
+        if let Some((resale, obs)) = observer
+            .resales
+            .iter()
+            .find(|(_, r)| !r.status.is_terminal())
         {
             return Err(Violation::new(
-                NO_STALE_HOLDS,
-                format!(
-                    "section {:?} still holds seats for order {}",
-                    world.layout.sections[index], order.0
-                ),
+                SAGAS_TERMINATE,
+                format!("resale {} is {:?}", resale.0, obs.status),
             ));
         }
-    }
-    // compensation_complete
-    for (order, obs) in &observer.orders {
-        if obs.status == OrderStatus::Completed {
-            continue;
+        // no_stale_holds
+        for (index, section) in observer.sections.iter().enumerate() {
+            if let Some((order, _)) = section
+                .holds
+                .iter()
+                .find(|(_, h)| h.state == HoldState::Held)
+            {
+                return Err(Violation::new(
+                    NO_STALE_HOLDS,
+                    format!(
+                        "section {:?} still holds seats for order {}",
+                        layout.sections[index], order.0
+                    ),
+                ));
+            }
         }
-        if let Some(index) = world.layout.section_index(obs.section)
-            && let Some(hold) = observer.sections[index].holds.get(order)
-            && (hold.state == HoldState::Held
-                || (hold.state == HoldState::Sold && hold.returned.count_ones() < hold.quantity))
-        {
-            return Err(Violation::new(
-                COMPENSATION_COMPLETE,
-                format!(
-                    "order {} ended {:?} but its seats are {:?}",
-                    order.0, obs.status, hold.state
-                ),
-            ));
-        }
-        let account = world.ledger.account(PaymentId::Order(*order));
-        if account.open_authorization() || account.net() != 0 {
-            return Err(Violation::new(
-                COMPENSATION_COMPLETE,
-                format!(
-                    "order {} ended {:?} but the gateway shows {account:?}",
-                    order.0, obs.status
-                ),
-            ));
-        }
-    }
-    // money_conserved: per payment, the gateway's net equals what the tickets keep.
-    let mut expected: BTreeMap<PaymentId, i128> = BTreeMap::new();
-    for ticket in observer.tickets.values() {
-        for &(payment, paid, paid_out) in &ticket.shares {
-            *expected.entry(payment).or_default() += i128::from(paid.0) - i128::from(paid_out.0);
-        }
-        for &(payment, refund) in &ticket.refunds {
-            *expected.entry(payment).or_default() -= i128::from(refund.0);
-        }
-    }
-    for (payment, account) in &world.ledger.accounts {
-        let keep = expected.get(payment).copied().unwrap_or(0);
-        if account.net() != keep {
-            return Err(Violation::new(
-                MONEY_CONSERVED,
-                format!(
-                    "{payment:?}: the gateway holds {} net, the tickets say we keep {keep} ({account:?})",
-                    account.net()
-                ),
-            ));
-        }
-    }
-    for (payment, keep) in &expected {
-        if *keep != 0 && !world.ledger.accounts.contains_key(payment) {
-            return Err(Violation::new(
-                MONEY_CONSERVED,
-                format!("{payment:?}: we keep {keep}, the gateway holds nothing"),
-            ));
-        }
-    }
-    // ledger_agrees
-    let mut payments: Vec<PaymentId> = world.ledger.accounts.keys().copied().collect();
-    payments.extend(observer.payments.keys().copied());
-    payments.sort();
-    payments.dedup();
-    for payment in payments {
-        let ours = observer.payments.get(&payment).copied().unwrap_or_default();
-        let theirs = world.ledger.account(payment);
-        let theirs = PayObs {
-            authorized: theirs.authorized,
-            captured: theirs.captured,
-            refunded: theirs.refunded,
-            paid_out: theirs.paid_out,
-            voided: theirs.voided,
-        };
-        if ours != theirs {
-            return Err(Violation::new(
-                LEDGER_AGREES,
-                format!("{payment:?}: our records say {ours:?}, the gateway's ledger {theirs:?}"),
-            ));
-        }
-    }
-    // projections_converge
-    if world.config.publish
-        && let Some(Node::Service(service)) = view.node(READ_MODELS)
-        && let Some(models) = service.read_models()
-    {
-        let mut folded = ReadModels::new();
-        for (index, log) in world.logs.iter().enumerate() {
-            if index == READ_MODELS.index() {
+        // compensation_complete
+        for (order, obs) in &observer.orders {
+            if obs.status == OrderStatus::Completed {
                 continue;
             }
-            for entry in log {
-                // Versions counted by the fold, not taken from the entry: the fold
-                // checks that each stream's log is gapless as well.
-                if let Change::Event(published) = &entry.change {
-                    folded.fold_next(published.stream, &published.event);
-                }
+            if let Some(index) = layout.section_index(obs.section)
+                && let Some(hold) = observer.sections[index].holds.get(order)
+                && (hold.state == HoldState::Held
+                    || (hold.state == HoldState::Sold
+                        && hold.returned.count_ones() < hold.quantity))
+            {
+                return Err(Violation::new(
+                    COMPENSATION_COMPLETE,
+                    format!(
+                        "order {} ended {:?} but its seats are {:?}",
+                        order.0, obs.status, hold.state
+                    ),
+                ));
+            }
+            let account = ledger.account(PaymentId::Order(*order));
+            if account.open_authorization() || account.net() != 0 {
+                return Err(Violation::new(
+                    COMPENSATION_COMPLETE,
+                    format!(
+                        "order {} ended {:?} but the gateway shows {account:?}",
+                        order.0, obs.status
+                    ),
+                ));
             }
         }
-        if folded != *models {
-            return Err(Violation::new(
-                PROJECTIONS_CONVERGE,
-                "the read models differ from the ones folded from the services' logs".to_owned(),
-            ));
+        // money_conserved: per payment, the gateway's net equals what the tickets keep.
+        let mut expected: BTreeMap<PaymentId, i128> = BTreeMap::new();
+        for ticket in observer.tickets.values() {
+            for &(payment, paid, paid_out) in &ticket.shares {
+                *expected.entry(payment).or_default() +=
+                    i128::from(paid.0) - i128::from(paid_out.0);
+            }
+            for &(payment, refund) in &ticket.refunds {
+                *expected.entry(payment).or_default() -= i128::from(refund.0);
+            }
         }
+        for (payment, account) in &ledger.accounts {
+            let keep = expected.get(payment).copied().unwrap_or(0);
+            if account.net() != keep {
+                return Err(Violation::new(
+                    MONEY_CONSERVED,
+                    format!(
+                        "{payment:?}: the gateway holds {} net, the tickets say we keep {keep} ({account:?})",
+                        account.net()
+                    ),
+                ));
+            }
+        }
+        for (payment, keep) in &expected {
+            if *keep != 0 && !ledger.accounts.contains_key(payment) {
+                return Err(Violation::new(
+                    MONEY_CONSERVED,
+                    format!("{payment:?}: we keep {keep}, the gateway holds nothing"),
+                ));
+            }
+        }
+        // ledger_agrees
+        let mut payments: Vec<PaymentId> = ledger.accounts.keys().copied().collect();
+        payments.extend(observer.payments.keys().copied());
+        payments.sort();
+        payments.dedup();
+        for payment in payments {
+            let ours = observer.payments.get(&payment).copied().unwrap_or_default();
+            let theirs = ledger.account(payment);
+            let theirs = PayObs {
+                authorized: theirs.authorized,
+                captured: theirs.captured,
+                refunded: theirs.refunded,
+                paid_out: theirs.paid_out,
+                voided: theirs.voided,
+            };
+            if ours != theirs {
+                return Err(Violation::new(
+                    LEDGER_AGREES,
+                    format!(
+                        "{payment:?}: our records say {ours:?}, the gateway's ledger {theirs:?}"
+                    ),
+                ));
+            }
+        }
+        // projections_converge
+        if let Some(models) = read_models {
+            let mut folded = ReadModels::new();
+            for (index, store) in stores.iter().enumerate() {
+                if index == READ_MODELS.index() {
+                    continue;
+                }
+                for entry in &store.entries {
+                    // Versions counted by the fold, not taken from the entry: the fold
+                    // checks that each stream's log is gapless as well.
+                    if let Change::Event(published) = &entry.change {
+                        folded.fold_next(published.stream, &published.event);
+                    }
+                }
+            }
+            if folded != *models {
+                return Err(Violation::new(
+                    PROJECTIONS_CONVERGE,
+                    "the read models differ from the ones folded from the services' logs"
+                        .to_owned(),
+                ));
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }

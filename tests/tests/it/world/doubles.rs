@@ -2,7 +2,6 @@
 //! rewrites its aggregate's decision, see `turnstile::services`) must be caught by a
 //! sweep within 10,000 seeds, under the invariant's name, and shrunk.
 
-use turnstile::services::{Doubles, Rebuild, ServiceKind};
 use turnstile::world::{Ticketing, WorldConfig, sweep_config};
 use turnstile_core::ids::fingerprint;
 use turnstile_core::inventory::{Inventory, InventoryCommand, InventoryError, InventoryEvent};
@@ -16,6 +15,7 @@ use turnstile_core::{
     ArmedTimer, CommandId, Decision, Effect, Effects, Envelope, Message, Money, PaymentId,
     TicketId, Timer, recorded,
 };
+use turnstile_host::{Doubles, Rebuild, Service};
 use turnstile_sim::{Choices, Sim, shrink};
 
 /// Sweeps seeds until one fails `invariant`, then shrinks it; panics if none of 10,000
@@ -211,8 +211,8 @@ fn sagas_terminate_is_caught() {
     );
 }
 
-fn forget_last_entry(kind: ServiceKind, rebuild: &mut Rebuild) {
-    if kind == ServiceKind::Orders {
+fn forget_last_entry(kind: Service, rebuild: &mut Rebuild) {
+    if kind == Service::Orders {
         rebuild.replay = rebuild.replay.saturating_sub(1);
     }
 }
@@ -229,8 +229,8 @@ fn recovery_is_exact_is_caught() {
     );
 }
 
-fn forget_timers(kind: ServiceKind, rebuild: &mut Rebuild) {
-    if matches!(kind, ServiceKind::Inventory(_)) {
+fn forget_timers(kind: Service, rebuild: &mut Rebuild) {
+    if matches!(kind, Service::Inventory(_)) {
         rebuild.rearm_timers = false;
     }
 }

@@ -15,6 +15,7 @@
 //!   a time in a body, replay old messages and cancel twice. Every adversarial move must
 //!   be rejected (or, for a replay, answered as a repeat) and must change nothing.
 
+use std::rc::Rc;
 use turnstile_core::inventory::{InventoryCommand, SeatSelection};
 use turnstile_core::order::{OrderCommand, OrderStatus};
 use turnstile_core::payment::{PaymentCommand, PaymentMethod};
@@ -26,11 +27,14 @@ use turnstile_core::{
     Actor, CommandId, CustomerId, Message, Money, OrderId, PaymentId, RefundId, ResaleId,
     SectionIndex, SectionKey, ShowId, TicketId, Timestamp,
 };
+
+use turnstile_host::{Answer, Claim, Msg, Query, Rejection};
 use turnstile_sim::{Ctx, NodeId, Setup, TimerId};
 
-use crate::services::EPOCH_MS;
-use crate::world::wire::{Answer, Claim, Msg, Query, Rejection};
-use crate::world::{ORDERS, Role, TICKETS, Ticketing, Workload, WorldTimer, is_numbered};
+use crate::layout::{
+    ClientTimer, EPOCH_MS, External, Layout, ORDERS, Role, TICKETS, Workload, World, WorldConfig,
+    WorldTimer, is_numbered,
+};
 
 /// A client resends an unanswered request this often.
 pub const RETRY_MS: u64 = 400;
@@ -100,50 +104,6 @@ impl Board {
     }
 }
 
-/// A workload event: a client acts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum External {
-    /// A customer arrives (or the organizer starts).
-    Arrive,
-    /// Transfer a ticket.
-    Transfer {
-        /// The ticket.
-        ticket: TicketId,
-        /// To whom.
-        to: CustomerId,
-    },
-    /// List a ticket for resale.
-    List {
-        /// The ticket.
-        ticket: TicketId,
-        /// At what price.
-        price: Money,
-    },
-    /// Cancel a ticket.
-    CancelTicket {
-        /// The ticket.
-        ticket: TicketId,
-    },
-    /// The organizer cancels a show.
-    CancelShow {
-        /// The show.
-        show: ShowId,
-    },
-    /// An adversary makes its next move.
-    Move,
-}
-
-/// A client's timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ClientTimer {
-    /// Resend the outstanding request.
-    Retry,
-    /// Ask where the order (or resale purchase) is.
-    Poll,
-    /// Pay now.
-    Pay,
-}
-
 /// What an outstanding request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Purpose {
@@ -190,52 +150,127 @@ pub struct Client {
     pub done: bool,
 }
 
+/// What a client saw that the observer judges (the answers customers were told).
+#[derive(Clone, Debug)]
+pub enum Sighting {
+    /// A customer was told an order's status.
+    Told {
+        /// The order.
+        order: OrderId,
+        /// Its status.
+        status: OrderStatus,
+        /// The customer.
+        customer: CustomerId,
+    },
+    /// An adversarial move was answered.
+    AdversarialAnswer {
+        /// The move as sent.
+        msg: Msg,
+        /// The answer.
+        answer: Answer,
+    },
+}
+
+/// The organizer and the customers of a run: their plans, the public board they act
+/// on, and what they saw for the observer to judge ([`Customers::take_sightings`]).
+#[derive(Debug, Default)]
+pub struct Customers {
+    plans: Vec<CustomerPlan>,
+    /// Public facts customers act on.
+    pub board: Board,
+    layout: Rc<Layout>,
+    workload: Option<Workload>,
+    config: Option<WorldConfig>,
+    sightings: Vec<Sighting>,
+}
+
+impl Customers {
+    /// Draws every client's plan and schedules their arrival; adds the customers' nodes
+    /// to `layout`.
+    pub fn plan<S: World>(
+        &mut self,
+        config: WorldConfig,
+        workload: Workload,
+        layout: &mut Layout,
+        setup: &mut Setup<'_, S>,
+    ) {
+        self.config = Some(config);
+        self.workload = Some(workload);
+        self.board.clear();
+        self.sightings.clear();
+        plan(self, layout, setup);
+    }
+
+    /// The run's layout, once complete.
+    pub fn set_layout(&mut self, layout: Rc<Layout>) {
+        self.layout = layout;
+    }
+
+    /// What clients saw since the last call.
+    pub fn take_sightings(&mut self) -> std::vec::Drain<'_, Sighting> {
+        self.sightings.drain(..)
+    }
+
+    fn workload(&self) -> Workload {
+        self.workload.expect("planned")
+    }
+
+    fn config(&self) -> WorldConfig {
+        self.config.expect("planned")
+    }
+}
+
 /// Draws every client's plan and schedules their arrival.
-pub(crate) fn plan(world: &mut Ticketing, setup: &mut Setup<'_, Ticketing>) {
+fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<'_, S>) {
     world.plans.clear();
-    let (min, max, adversaries) = match world.workload {
+    let (min, max, adversaries) = match world.workload() {
         Workload::FlashSale => (
-            world.config.flash_sale.customers_min,
-            world.config.flash_sale.customers_max,
+            world.config().flash_sale.customers_min,
+            world.config().flash_sale.customers_max,
             0,
         ),
         Workload::Season => (
-            world.config.season_customers.0,
-            world.config.season_customers.1,
+            world.config().season_customers.0,
+            world.config().season_customers.1,
             0,
         ),
         Workload::Adversarial => (
-            world.config.adversarial_customers.0,
-            world.config.adversarial_customers.1,
+            world.config().adversarial_customers.0,
+            world.config().adversarial_customers.1,
             setup.range(3, 5) as u32,
         ),
     };
     let honest = setup.range(u64::from(min), u64::from(max)) as u32;
     let customers = honest + adversaries;
-    world.layout.customers = customers;
+    layout.customers = customers;
     for _ in 0..customers {
         setup.add_node(false);
     }
-    let organizer = NodeId(world.layout.organizer);
+    let organizer = NodeId(layout.organizer);
     setup.schedule_external(organizer, 0, External::Arrive);
-    if world.workload == Workload::Season && setup.draw(1) == 1 {
+    if world.workload() == Workload::Season && setup.draw(1) == 1 {
         // The organizer cancels the month-away show while orders are open.
         let at_ms = setup.range(20 * SECOND_MS, 8 * MINUTE_MS);
         setup.schedule_external(organizer, at_ms, External::CancelShow { show: ShowId(1) });
     }
     for index in 0..customers {
-        let plan = draw_plan(world, setup, index >= honest);
-        let node = NodeId(world.layout.first_customer + index);
+        let plan = draw_plan(world, layout, setup, index >= honest);
+        let node = NodeId(layout.first_customer + index);
         setup.schedule_external(node, plan.arrive_ms, External::Arrive);
         world.plans.push(plan);
     }
 }
 
-fn draw_plan(world: &Ticketing, setup: &mut Setup<'_, Ticketing>, adversary: bool) -> CustomerPlan {
-    let shows = &world.layout.shows;
-    let (show, arrive_ms, kind) = match world.workload {
+fn draw_plan<S: World>(
+    world: &Customers,
+    layout: &Layout,
+    setup: &mut Setup<'_, S>,
+    adversary: bool,
+) -> CustomerPlan {
+    let shows = &layout.shows;
+    let (show, arrive_ms, kind) = match world.workload() {
         Workload::FlashSale => {
-            let window = world.config.flash_sale.arrival_window_ms;
+            let window = world.config().flash_sale.arrival_window_ms;
             let pays = setup.draw(4) != 4;
             (0, 1_500 + setup.draw(window), CustomerKind::Buyer { pays })
         }
@@ -294,7 +329,7 @@ fn draw_plan(world: &Ticketing, setup: &mut Setup<'_, Ticketing>, adversary: boo
     } else {
         setup.range(50, 3_000)
     };
-    let season = world.workload == Workload::Season;
+    let season = world.workload() == Workload::Season;
     CustomerPlan {
         kind,
         arrive_ms,
@@ -318,8 +353,8 @@ fn customer_of(client: &Client) -> CustomerId {
     client.customer.unwrap_or(CustomerId(0))
 }
 
-impl Ticketing {
-    pub(crate) fn start_client(&mut self, node: NodeId) -> Client {
+impl Customers {
+    pub fn start_client(&mut self, node: NodeId) -> Client {
         let customer = match self.layout.role(node) {
             Role::Customer(customer) => Some(customer),
             _ => None,
@@ -354,10 +389,10 @@ impl Ticketing {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn request(
+    fn request<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         to: NodeId,
         msg: Msg,
         id: CommandId,
@@ -376,10 +411,10 @@ impl Ticketing {
             Some(ctx.set_liveness_timer(RETRY_MS, WorldTimer::Client(ClientTimer::Retry)));
     }
 
-    fn command(
+    fn command<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         message: Message,
         purpose: Purpose,
         adversarial: bool,
@@ -394,7 +429,7 @@ impl Ticketing {
         self.request(client, ctx, to, msg, id, purpose, adversarial);
     }
 
-    fn poll(&mut self, client: &mut Client, ctx: &mut Ctx<'_, Self>) {
+    fn poll<S: World>(&mut self, client: &mut Client, ctx: &mut Ctx<'_, S>) {
         let (to, query, purpose) = match (client.resale, client.order) {
             (Some(resale), _) => (TICKETS, Query::Resale(resale), Purpose::PollResale),
             (None, Some(order)) => (ORDERS, Query::Order(order), Purpose::Poll),
@@ -412,21 +447,26 @@ impl Ticketing {
         );
     }
 
-    fn later(client: &mut Client, ctx: &mut Ctx<'_, Self>, timer: ClientTimer, after_ms: u64) {
+    fn later<S: World>(
+        client: &mut Client,
+        ctx: &mut Ctx<'_, S>,
+        timer: ClientTimer,
+        after_ms: u64,
+    ) {
         let _ = client;
         ctx.set_liveness_timer(after_ms, WorldTimer::Client(timer));
     }
 
-    fn poll_later(client: &mut Client, ctx: &mut Ctx<'_, Self>) {
+    fn poll_later<S: World>(client: &mut Client, ctx: &mut Ctx<'_, S>) {
         let after = client.poll_ms;
         client.poll_ms = (client.poll_ms * 2).min(POLL_MS_MAX);
         Self::later(client, ctx, ClientTimer::Poll, after);
     }
 
-    pub(crate) fn client_external(
+    pub fn client_external<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         event: External,
     ) {
         let Some(customer) = client.customer else {
@@ -473,7 +513,12 @@ impl Ticketing {
         }
     }
 
-    fn arrive(&mut self, client: &mut Client, ctx: &mut Ctx<'_, Self>, customer: CustomerId) {
+    fn arrive<S: World>(
+        &mut self,
+        client: &mut Client,
+        ctx: &mut Ctx<'_, S>,
+        customer: CustomerId,
+    ) {
         let plan = self.plans[client.plan].clone();
         match plan.kind {
             CustomerKind::ResaleBuyer => {
@@ -523,10 +568,10 @@ impl Ticketing {
         }
     }
 
-    pub(crate) fn client_timer(
+    pub fn client_timer<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         timer: ClientTimer,
     ) {
         match timer {
@@ -565,12 +610,15 @@ impl Ticketing {
         }
     }
 
-    pub(crate) fn client_message(
+    /// A message reached a client. `seat_price` tells a customer what a seat of its
+    /// order cost (the receipt it was shown), for a resale listing's price.
+    pub fn client_message<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         from: NodeId,
         msg: Msg,
+        seat_price: &dyn Fn(OrderId) -> Option<Money>,
     ) {
         let Msg::Reply { id, answer } = msg else {
             return;
@@ -589,7 +637,10 @@ impl Ticketing {
             ctx.cancel_timer(retry);
         }
         if outstanding.adversarial {
-            self.observe_adversarial_answer(client, ctx, &outstanding.msg, &answer);
+            self.sightings.push(Sighting::AdversarialAnswer {
+                msg: outstanding.msg.clone(),
+                answer: answer.clone(),
+            });
         }
         if client.customer.is_none() {
             return self.organizer_answer(client, ctx, &answer);
@@ -627,7 +678,9 @@ impl Ticketing {
                 );
             }
             (Purpose::Initiate, _) => client.done = true,
-            (Purpose::Poll, Answer::Order(status)) => self.order_status(client, ctx, status),
+            (Purpose::Poll, Answer::Order(status)) => {
+                self.order_status(client, ctx, status, seat_price)
+            }
             (Purpose::Pay, _) => {
                 client.poll_ms = 100;
                 Self::poll_later(client, ctx);
@@ -667,16 +720,21 @@ impl Ticketing {
         }
     }
 
-    fn order_status(
+    fn order_status<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         status: Option<OrderStatus>,
+        seat_price: &dyn Fn(OrderId) -> Option<Money>,
     ) {
         let (Some(order), Some(status)) = (client.order, status) else {
             return Self::poll_later(client, ctx);
         };
-        self.observe_told(order, status, customer_of(client));
+        self.sightings.push(Sighting::Told {
+            order,
+            status,
+            customer: customer_of(client),
+        });
         let plan = &self.plans[client.plan];
         match status {
             OrderStatus::AwaitingPayment => match plan.kind {
@@ -689,14 +747,20 @@ impl Ticketing {
             },
             OrderStatus::Completed => {
                 client.done = true;
-                self.after_purchase(client, ctx, order);
+                self.after_purchase(client, ctx, order, seat_price);
             }
             status if status.is_terminal() => client.done = true,
             _ => Self::poll_later(client, ctx),
         }
     }
 
-    fn after_purchase(&mut self, client: &mut Client, ctx: &mut Ctx<'_, Self>, order: OrderId) {
+    fn after_purchase<S: World>(
+        &mut self,
+        client: &mut Client,
+        ctx: &mut Ctx<'_, S>,
+        order: OrderId,
+        seat_price: &dyn Fn(OrderId) -> Option<Money>,
+    ) {
         let plan = self.plans[client.plan].clone();
         let customer = customer_of(client);
         for index in 0..client.quantity {
@@ -709,7 +773,7 @@ impl Ticketing {
         let now_ms = ctx.now_ms();
         let last = client.quantity.saturating_sub(1);
         // Aim at a boundary: `at_ms` virtual, give or take `spread_ms`.
-        let aim = |ctx: &mut Ctx<'_, Self>, boundary_ms: u64, spread_ms: u64| {
+        let aim = |ctx: &mut Ctx<'_, S>, boundary_ms: u64, spread_ms: u64| {
             let target = start_ms.saturating_sub(boundary_ms) + ctx.draw(2 * spread_ms);
             target
                 .saturating_sub(spread_ms)
@@ -734,7 +798,7 @@ impl Ticketing {
                 order,
                 index: 1.min(last),
             };
-            let price = self.observer.seat_price(order).unwrap_or(Money(1));
+            let price = seat_price(order).unwrap_or(Money(1));
             let share = ctx.range(50, 100);
             let price = Money((price.0 * share / 100).max(1));
             let after = ctx.range(1, 20_000);
@@ -751,7 +815,12 @@ impl Ticketing {
         }
     }
 
-    fn adversarial_move(&mut self, client: &mut Client, ctx: &mut Ctx<'_, Self>, me: CustomerId) {
+    fn adversarial_move<S: World>(
+        &mut self,
+        client: &mut Client,
+        ctx: &mut Ctx<'_, S>,
+        me: CustomerId,
+    ) {
         if client.moves_left == 0 {
             return;
         }
@@ -899,11 +968,11 @@ impl Ticketing {
     }
 }
 
-impl Ticketing {
-    fn organizer_external(
+impl Customers {
+    fn organizer_external<S: World>(
         &mut self,
         client: &mut Client,
-        ctx: &mut Ctx<'_, Self>,
+        ctx: &mut Ctx<'_, S>,
         event: External,
     ) {
         match event {
@@ -930,7 +999,7 @@ impl Ticketing {
     }
 
     /// The organizer creates, publishes and opens each show, one command at a time.
-    fn organizer_step(&mut self, client: &mut Client, ctx: &mut Ctx<'_, Self>) {
+    fn organizer_step<S: World>(&mut self, client: &mut Client, ctx: &mut Ctx<'_, S>) {
         let shows = self.layout.shows.len();
         let step = client.step;
         if step >= shows * 3 {
@@ -957,7 +1026,12 @@ impl Ticketing {
         self.command(client, ctx, message, Purpose::Organizer, false, None);
     }
 
-    fn organizer_answer(&mut self, client: &mut Client, ctx: &mut Ctx<'_, Self>, answer: &Answer) {
+    fn organizer_answer<S: World>(
+        &mut self,
+        client: &mut Client,
+        ctx: &mut Ctx<'_, S>,
+        answer: &Answer,
+    ) {
         let _ = answer;
         if client.step == usize::MAX {
             return;

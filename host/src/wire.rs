@@ -1,10 +1,10 @@
-//! What travels between the nodes of the ticketing world, and what a service writes to
-//! its durable log.
+//! What travels between services, clients and the gateway ([`Msg`]), and what a service
+//! writes to its durable log ([`Entry`]).
 //!
 //! Architecture invariant: no message carries an actor or a time that a service reads.
-//! A client may put a [`Claim`] on a command (the adversarial workload forges one); the
-//! services never look at it: the actor comes from the engine's envelope (who sent it)
-//! and `now` from the receiving service's own clock.
+//! A client may put a [`Claim`] on a command (the simulator's adversaries forge one);
+//! the host never looks at it: the actor comes from the driver's word on who sent the
+//! message ([`crate::Peer`]) and `now` from the host's own clock.
 
 use smallvec::SmallVec;
 use std::fmt;
@@ -19,12 +19,15 @@ use turnstile_core::show::{ShowError, ShowTerms};
 use turnstile_core::ticket::TicketError;
 use turnstile_core::ticket::resale::{ResaleError, ResaleStatus};
 use turnstile_core::{Actor, CommandId, Message, Notice, OrderId, ResaleId, Timestamp};
-use turnstile_sim::{NodeId, Record};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Service;
 
 /// An actor and a time a client *claims* in a command's body. Services ignore it; it
 /// exists so the adversarial workload can forge one and the invariants can see that
 /// forging changes nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Claim {
     /// Who the sender pretends to be.
     pub actor: Actor,
@@ -34,7 +37,7 @@ pub struct Claim {
 
 /// Why a service refused a client's command: the core's typed error, or a transport
 /// refusal.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Rejection {
     /// The show refused.
     Show(ShowError),
@@ -53,7 +56,7 @@ pub enum Rejection {
 }
 
 /// A service's answer to a client.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Answer {
     /// Accepted: `new` when it recorded an event, false for a repeat or a no-op.
     Accepted {
@@ -69,7 +72,7 @@ pub enum Answer {
 }
 
 /// A read-only question a client asks (no log, no state change).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Query {
     /// Where is this order?
     Order(OrderId),
@@ -78,7 +81,7 @@ pub enum Query {
 }
 
 /// A message of the ticketing world.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// A command for an aggregate: between services (acknowledged with [`Msg::Ack`],
     /// resent until then) or from a client (answered with [`Msg::Reply`]).
@@ -338,31 +341,8 @@ impl fmt::Debug for Msg {
     }
 }
 
-/// What a service's log frame holds: the position of its entry. The entry itself (the
-/// event, the outbox, the consumed id) is kept, immutable, in the world's per-node
-/// record store, so the engine's log decides which entries survive a crash (synced
-/// prefix, torn frames by checksum) without serializing domain events on the hot path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stored(pub u32);
-
-const STORED_TAG: u8 = 0x5E;
-
-impl Record for Stored {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0.to_le_bytes());
-        out.push(STORED_TAG);
-    }
-
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let [a, b, c, d, STORED_TAG] = *bytes else {
-            return None;
-        };
-        Some(Stored(u32::from_le_bytes([a, b, c, d])))
-    }
-}
-
 /// What one log entry changed besides the outbox and the inbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Nothing (a rejection answered to a saga, a fan-out).
     Nothing,
@@ -377,20 +357,20 @@ pub enum Change {
 
 /// One durable append of a service: the change, the messages it causes (the outbox)
 /// and the id of the message it consumed, together.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The inbox id consumed, if the entry answers a message.
     pub consumed: Option<CommandId>,
     /// What changed.
     pub change: Change,
     /// Messages to send, resent until acknowledged.
-    pub outbox: Vec<(NodeId, Msg)>,
+    pub outbox: Vec<(Service, Msg)>,
     /// The id of the publication of the entry's event to the read models, the outbox's
     /// last message: built from the event when sent, so the log does not hold it twice.
     pub publish: Option<CommandId>,
     /// Outbox messages their receivers acknowledged since the previous append: taken
     /// out of the outbox when the entry applies.
-    pub acked: SmallVec<[(NodeId, CommandId); 2]>,
+    pub acked: SmallVec<[(Service, CommandId); 2]>,
 }
 
 impl Entry {

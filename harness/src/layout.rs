@@ -1,0 +1,465 @@
+//! The bottom layer of the ticketing world: the shape of a run and the vocabulary every
+//! part of the world shares. Which workload and how big ([`WorldConfig`]), the shows
+//! and sections of a run and which node is whom ([`Layout`], [`Role`]), the timers and
+//! workload events of the world ([`WorldTimer`], [`External`]), the record a service
+//! writes to the engine's log ([`Stored`]), and [`World`]: the engine's `System` with
+//! these types, which every part above drives without knowing the top.
+//!
+//! Layers point one way: this file imports no other part of the world.
+
+use turnstile_core::inventory::seating::SeatLabels;
+use turnstile_core::payment::{GatewayKey, GatewayOutcome};
+use turnstile_core::show::{SectionKind, SectionSpec};
+use turnstile_core::{
+    CustomerId, Money, OrganizerId, SectionKey, ShowId, TicketId, Timer, Timestamp,
+};
+use turnstile_host::{Doubles, HostConfig, Msg, Service};
+use turnstile_sim::{Ctx, NodeId, Record, System};
+
+/// Milliseconds since the Unix epoch at virtual time 0 (2026-01-01T00:00:00Z).
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// A node's clock as a timestamp: virtual time (plus the node's skew) from [`EPOCH_MS`].
+#[inline]
+pub fn clock<S: System>(ctx: &Ctx<'_, S>) -> Timestamp {
+    Timestamp(EPOCH_MS + ctx.now_ms())
+}
+
+/// The engine's `System` with the ticketing world's messages, timers, workload events
+/// and log records: what the parts below the top drive, generically, so that none of
+/// them imports the type that wires them.
+pub trait World:
+    System<Msg = Msg, Timer = WorldTimer, External = External, Record = Stored>
+{
+}
+
+impl<S: System<Msg = Msg, Timer = WorldTimer, External = External, Record = Stored>> World for S {}
+
+/// The build a replay token names.
+pub const BUILD: &str = concat!("turnstile-", env!("CARGO_PKG_VERSION"), "-world-1");
+
+/// The show service.
+pub const SHOWS: NodeId = NodeId(0);
+/// The order service (the reservation saga).
+pub const ORDERS: NodeId = NodeId(1);
+/// The payment service.
+pub const PAYMENTS: NodeId = NodeId(2);
+/// The ticket service (tickets and resale purchases).
+pub const TICKETS: NodeId = NodeId(3);
+/// The read-model service.
+pub const READ_MODELS: NodeId = NodeId(4);
+/// The payment gateway.
+pub const GATEWAY: NodeId = NodeId(5);
+/// The first section inventory.
+pub const FIRST_SECTION: u32 = 6;
+
+/// The three workloads; a sweep draws one per seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// Many customers within seconds of sales opening, colliding on seats.
+    FlashSale,
+    /// Four shows from a day to a month away: every tier, transfers at the 24-hour edge,
+    /// resale, cancellations across each refund boundary, a show cancelled.
+    Season,
+    /// Customers who cheat, among customers who do not.
+    Adversarial,
+}
+
+impl Workload {
+    /// Stable lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::FlashSale => "flash_sale",
+            Workload::Season => "season",
+            Workload::Adversarial => "adversarial",
+        }
+    }
+
+    /// Every workload, in draw order.
+    pub const ALL: [Workload; 3] = [Workload::FlashSale, Workload::Season, Workload::Adversarial];
+}
+
+/// The size of a flash sale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlashSaleShape {
+    /// Fewest customers.
+    pub customers_min: u32,
+    /// Most customers.
+    pub customers_max: u32,
+    /// Numbered sections.
+    pub numbered_sections: u32,
+    /// Rows per numbered section.
+    pub rows: u32,
+    /// Seats per row.
+    pub seats_per_row: u32,
+    /// Places in the general-admission section.
+    pub general_admission: u32,
+    /// Customers arrive within this many ms of sales opening.
+    pub arrival_window_ms: u64,
+}
+
+/// How runs of the world are shaped.
+#[derive(Clone, Copy, Debug)]
+pub struct WorldConfig {
+    /// A fixed workload, or `None` to draw one per seed.
+    pub workload: Option<Workload>,
+    /// The flash sale's size.
+    pub flash_sale: FlashSaleShape,
+    /// Customers of a season (fewest, most).
+    pub season_customers: (u32, u32),
+    /// Honest customers and adversaries of an adversarial run.
+    pub adversarial_customers: (u32, u32),
+    /// Whether services publish their events to the read models.
+    pub publish: bool,
+    /// Faulty test doubles, planted in the hosts (all off in production).
+    pub doubles: Doubles,
+}
+
+impl WorldConfig {
+    /// The default sweep's world.
+    pub fn sweep() -> Self {
+        Self {
+            workload: None,
+            flash_sale: FlashSaleShape {
+                customers_min: 12,
+                customers_max: 30,
+                numbered_sections: 1,
+                rows: 2,
+                seats_per_row: 8,
+                general_admission: 10,
+                arrival_window_ms: 3_000,
+            },
+            season_customers: (10, 18),
+            adversarial_customers: (8, 14),
+            publish: true,
+            doubles: Doubles::default(),
+        }
+    }
+
+    /// The stadium flash sale: 100,000 customers for 50,000 seats, in one run.
+    pub fn stadium() -> Self {
+        Self {
+            workload: Some(Workload::FlashSale),
+            flash_sale: FlashSaleShape {
+                customers_min: 100_000,
+                customers_max: 100_000,
+                numbered_sections: 4,
+                rows: 100,
+                seats_per_row: 100,
+                general_admission: 10_000,
+                arrival_window_ms: 10_000,
+            },
+            ..Self::sweep()
+        }
+    }
+
+    /// This config with a fixed workload.
+    pub fn with_workload(mut self, workload: Workload) -> Self {
+        self.workload = Some(workload);
+        self
+    }
+
+    /// This config with test doubles.
+    pub fn with_doubles(mut self, doubles: Doubles) -> Self {
+        self.doubles = doubles;
+        self
+    }
+
+    /// How the services' hosts behave in this world.
+    pub fn host(&self) -> HostConfig {
+        HostConfig {
+            publish: self.publish,
+            doubles: self.doubles,
+            ..HostConfig::default()
+        }
+    }
+}
+
+/// One show of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShowPlan {
+    /// Its id.
+    pub show: ShowId,
+    /// Its name.
+    pub name: String,
+    /// When it starts.
+    pub start_at: Timestamp,
+    /// Its sections.
+    pub sections: Vec<SectionSpec>,
+    /// The global index of its first section.
+    pub first_section: u32,
+}
+
+/// Who a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// One of our services.
+    Service,
+    /// The payment gateway.
+    Gateway,
+    /// The organizer.
+    Organizer(OrganizerId),
+    /// A customer.
+    Customer(CustomerId),
+}
+
+/// The shape of one run: shows, sections and where every node is.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    /// The shows.
+    pub shows: Vec<ShowPlan>,
+    /// Every section, by global index.
+    pub sections: Vec<SectionKey>,
+    /// The organizer's node.
+    pub organizer: u32,
+    /// The first customer's node.
+    pub first_customer: u32,
+    /// How many customers.
+    pub customers: u32,
+}
+
+impl Layout {
+    /// Who `node` is.
+    #[inline]
+    pub fn role(&self, node: NodeId) -> Role {
+        if node == GATEWAY {
+            Role::Gateway
+        } else if node.0 < self.organizer {
+            Role::Service
+        } else if node.0 == self.organizer {
+            Role::Organizer(OrganizerId(1))
+        } else {
+            Role::Customer(CustomerId(u64::from(node.0 - self.first_customer) + 1))
+        }
+    }
+
+    /// The node of customer `customer`.
+    pub fn customer_node(&self, customer: CustomerId) -> NodeId {
+        NodeId(self.first_customer + customer.0 as u32 - 1)
+    }
+
+    /// The node of a section's inventory (the shows' node if the section is unknown).
+    #[inline]
+    pub fn section_node(&self, key: SectionKey) -> NodeId {
+        let show = (key.show.0 as usize).wrapping_sub(1);
+        match self.shows.get(show) {
+            Some(plan) if (key.section.0 as usize) < plan.sections.len() => {
+                NodeId(FIRST_SECTION + plan.first_section + key.section.0)
+            }
+            _ => SHOWS,
+        }
+    }
+
+    /// The global index of a section.
+    pub fn section_index(&self, key: SectionKey) -> Option<usize> {
+        let plan = self.shows.get((key.show.0 as usize).wrapping_sub(1))?;
+        ((key.section.0 as usize) < plan.sections.len())
+            .then_some((plan.first_section + key.section.0) as usize)
+    }
+
+    /// The node of the service that hosts a message's aggregate.
+    #[inline]
+    pub fn route(&self, message: &turnstile_core::Message) -> NodeId {
+        self.node_of(Service::of(message))
+    }
+
+    /// The node of a service.
+    #[inline]
+    pub fn node_of(&self, service: Service) -> NodeId {
+        match service {
+            Service::Shows => SHOWS,
+            Service::Orders => ORDERS,
+            Service::Payments => PAYMENTS,
+            Service::Tickets => TICKETS,
+            Service::ReadModels => READ_MODELS,
+            Service::Inventory(section) => self.section_node(section),
+        }
+    }
+
+    /// The service a node hosts, if it is a service's node.
+    #[inline]
+    pub fn service_of(&self, node: NodeId) -> Option<Service> {
+        match node {
+            SHOWS => Some(Service::Shows),
+            ORDERS => Some(Service::Orders),
+            PAYMENTS => Some(Service::Payments),
+            TICKETS => Some(Service::Tickets),
+            READ_MODELS => Some(Service::ReadModels),
+            GATEWAY => None,
+            NodeId(index) if index < self.organizer => self
+                .sections
+                .get((index - FIRST_SECTION) as usize)
+                .map(|key| Service::Inventory(*key)),
+            _ => None,
+        }
+    }
+
+    /// A show's plan.
+    pub fn show(&self, show: ShowId) -> Option<&ShowPlan> {
+        self.shows.get((show.0 as usize).wrapping_sub(1))
+    }
+}
+
+/// A timer of the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WorldTimer {
+    /// A core timer of a service, with its deadline.
+    Core {
+        /// Which.
+        timer: Timer,
+        /// When it was due.
+        at: Timestamp,
+    },
+    /// A service resends its unacknowledged outbox and unanswered gateway calls.
+    Resend,
+    /// A service syncs its log and sends what waited for the sync (group commit).
+    Flush,
+    /// The gateway finishes a call it stalled on.
+    GatewayStalled {
+        /// Who called.
+        to: NodeId,
+        /// The call.
+        call: turnstile_core::payment::GatewayCall,
+    },
+    /// The gateway sends a late answer.
+    GatewayLate {
+        /// To whom.
+        to: NodeId,
+        /// The call.
+        key: GatewayKey,
+        /// The answer.
+        outcome: GatewayOutcome,
+    },
+    /// A client's timer.
+    Client(ClientTimer),
+}
+
+/// A numbered section: `rows` rows `A`, `B`… of `seats_per_row` seats `A-1`, `A-2`…
+pub fn numbered_section(
+    name: &str,
+    rows: u32,
+    seats_per_row: u32,
+    price_cents: u64,
+) -> SectionSpec {
+    numbered_with(name, seat_labels(rows, seats_per_row), price_cents)
+}
+
+/// A numbered section with one seat per label.
+pub fn numbered_with(name: &str, labels: SeatLabels, price_cents: u64) -> SectionSpec {
+    SectionSpec {
+        name: name.to_owned(),
+        kind: SectionKind::Numbered,
+        capacity: labels.len() as u32,
+        seat_labels: labels,
+        base_price: Money(price_cents),
+    }
+}
+
+/// The labels of `rows` rows of `seats_per_row` seats: `A-1`, `A-2`… `B-1`…
+pub fn seat_labels(rows: u32, seats_per_row: u32) -> SeatLabels {
+    let mut labels = Vec::with_capacity((rows * seats_per_row) as usize);
+    for row in 0..rows {
+        let row_name = row_label(row);
+        for seat in 1..=seats_per_row {
+            labels.push(format!("{row_name}-{seat}"));
+        }
+    }
+    labels.into()
+}
+
+/// The name of row `row`: `A`…`Z`, then `AA`, `AB`…
+pub fn row_label(row: u32) -> String {
+    if row < 26 {
+        char::from(b'A' + row as u8).to_string()
+    } else {
+        format!(
+            "{}{}",
+            row_label(row / 26 - 1),
+            char::from(b'A' + (row % 26) as u8)
+        )
+    }
+}
+
+/// A general-admission section.
+pub fn general_admission(name: &str, capacity: u32, price_cents: u64) -> SectionSpec {
+    SectionSpec {
+        name: name.to_owned(),
+        kind: SectionKind::GeneralAdmission,
+        capacity,
+        seat_labels: Default::default(),
+        base_price: Money(price_cents),
+    }
+}
+
+/// Whether a section has numbered seats.
+pub fn is_numbered(spec: &SectionSpec) -> bool {
+    spec.kind == SectionKind::Numbered
+}
+
+/// A workload event: a client acts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum External {
+    /// A customer arrives (or the organizer starts).
+    Arrive,
+    /// Transfer a ticket.
+    Transfer {
+        /// The ticket.
+        ticket: TicketId,
+        /// To whom.
+        to: CustomerId,
+    },
+    /// List a ticket for resale.
+    List {
+        /// The ticket.
+        ticket: TicketId,
+        /// At what price.
+        price: Money,
+    },
+    /// Cancel a ticket.
+    CancelTicket {
+        /// The ticket.
+        ticket: TicketId,
+    },
+    /// The organizer cancels a show.
+    CancelShow {
+        /// The show.
+        show: ShowId,
+    },
+    /// An adversary makes its next move.
+    Move,
+}
+
+/// A client's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientTimer {
+    /// Resend the outstanding request.
+    Retry,
+    /// Ask where the order (or resale purchase) is.
+    Poll,
+    /// Pay now.
+    Pay,
+}
+
+/// What a service's log frame holds: the position of its entry. The entry itself (the
+/// event, the outbox, the consumed id) is kept, immutable, in the world's record store
+/// ([`crate::services::Services`]), so the engine's log decides which entries survive a
+/// crash (synced prefix, torn frames by checksum) without serializing domain events on
+/// the hot path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored(pub u32);
+
+const STORED_TAG: u8 = 0x5E;
+
+impl Record for Stored {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_le_bytes());
+        out.push(STORED_TAG);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let [a, b, c, d, STORED_TAG] = *bytes else {
+            return None;
+        };
+        Some(Stored(u32::from_le_bytes([a, b, c, d])))
+    }
+}

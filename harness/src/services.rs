@@ -1,0 +1,275 @@
+//! The services of the simulated world: the engine's driver of `turnstile-host`.
+//!
+//! Every service node runs a [`Host`], the same sans-IO state machine the real server
+//! runs; this file only maps the engine onto its inputs and its outputs onto the
+//! engine ([`Ctx`]), as any driver must (see the contract in `turnstile_host`):
+//! - a delivery becomes [`Host::handle_message`] with the sender as the layout knows it
+//!   (a service, the gateway, a customer or the organizer with its node as the reply
+//!   address); a timer, [`Host::handle_timer`]; a start or restart, [`Host::rebuild`]
+//!   from the records the engine's log kept, then [`Host::start`];
+//! - [`Output::Append`] keeps the entry in the node's [`Store`] and writes its position
+//!   ([`Stored`]) to the engine's durable log; [`Output::Sync`] syncs it, and the entries
+//!   it made durable are handed to the observer (through [`Step::synced`]);
+//!   sends, replies and gateway calls go on the network; timers on the engine's queue.
+//!
+//! What survives a crash is the [`Store`] (the disk), never the [`ServiceNode`] (the
+//! process). To change how a service reacts to a crash, open `host/src/node.rs`
+//! (`Host::rebuild` and `Host::start`); this file only hands it the records.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::rc::Rc;
+
+use turnstile_core::{Actor, Timer, Timestamp};
+use turnstile_host::{
+    Entry, Host, HostConfig, HostTimer, Msg, Note, Output, Peer, Rejection, ReplyTo, Service,
+};
+use turnstile_sim::{Ctx, Envelope as Delivery, NodeId, Recovered, TimerId};
+
+use crate::layout::{GATEWAY, Layout, Role, Stored, World, WorldTimer, clock};
+use crate::probes;
+
+/// A service node's volatile state: its host, and the engine's handles of the core
+/// timers the host armed (to cancel them). Dropped by a crash.
+#[derive(Clone, Debug)]
+pub struct ServiceNode {
+    /// The host.
+    pub host: Host,
+    timers: BTreeMap<Timer, (TimerId, Timestamp)>,
+}
+
+/// What a service node keeps on disk, surviving crashes: the entries of its log (the
+/// engine's log holds their positions and decides which survive), who the world knows
+/// sent the input that wrote each, and a host rebuilt earlier that a restart may resume.
+#[derive(Clone, Debug, Default)]
+pub struct Store {
+    /// The log's entries, in append order (the engine's log holds their positions).
+    pub entries: Vec<Rc<Entry>>,
+    /// Per entry, the actor of the input that wrote it, as the world knows it.
+    pub actors: Vec<Actor>,
+    /// Entries synced (durable) so far.
+    pub synced: u32,
+    /// Whether appended outbox messages wait for a sync.
+    pub unsent: bool,
+    /// The host as the last rebuild replayed it (before it started), and how many
+    /// entries it replayed: the next restart resumes from it.
+    rebuilt: Option<Host>,
+}
+
+/// What one step of a service came to, for the observer.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Entries of the node's store made durable by this step.
+    pub synced: Range<u32>,
+    /// The command this step refused, if any.
+    pub rejection: Option<Rejection>,
+}
+
+/// The record stores of every service node of a run.
+#[derive(Debug, Default)]
+pub struct Services {
+    stores: Vec<Store>,
+}
+
+impl Services {
+    /// Forgets the last run; `nodes` nodes in this one.
+    pub fn reset(&mut self, nodes: usize) {
+        self.stores.resize_with(nodes, Store::default);
+        self.stores.truncate(nodes);
+        for store in &mut self.stores {
+            store.entries.clear();
+            store.actors.clear();
+            store.synced = 0;
+            store.unsent = false;
+            store.rebuilt = None;
+        }
+    }
+
+    /// The store of `node`.
+    pub fn store(&self, node: NodeId) -> &Store {
+        &self.stores[node.index()]
+    }
+
+    /// Every node's store, by node index.
+    pub fn stores(&self) -> &[Store] {
+        &self.stores
+    }
+
+    /// Builds a service node from its log alone (at first start, and after a crash).
+    pub fn start<S: World>(
+        &mut self,
+        service: Service,
+        config: HostConfig,
+        ctx: &mut Ctx<'_, S>,
+        recovered: Recovered<'_, Stored>,
+        layout: &Layout,
+    ) -> ServiceNode {
+        let store = &mut self.stores[ctx.node().index()];
+        let records = recovered.records.len();
+        debug_assert!(
+            recovered
+                .records
+                .iter()
+                .enumerate()
+                .all(|(i, stored)| stored.0 as usize == i)
+        );
+        store.entries.truncate(records);
+        store.actors.truncate(records);
+        store.synced = store.synced.min(records as u32);
+        // Replaying a log is a pure function of its entries, and a log only ever grows
+        // or loses its unsynced tail: the host an earlier rebuild replayed from a prefix
+        // still holding is where this one resumes (the host checks it may).
+        let cached = if recovered.is_restart {
+            store.rebuilt.take()
+        } else {
+            None
+        };
+        let host = Host::rebuild(service, config, &store.entries, cached);
+        if recovered.is_restart {
+            store.rebuilt = Some(host.clone());
+            tracing::debug!(node = ctx.node().0, service = ?service, records, "rebuilt from log");
+        }
+        let mut node = ServiceNode {
+            host,
+            timers: BTreeMap::new(),
+        };
+        node.host.start(clock(ctx));
+        self.drive(&mut node, ctx, layout, Actor::System);
+        node
+    }
+
+    /// A message reached a service node.
+    pub fn deliver<S: World>(
+        &mut self,
+        node: &mut ServiceNode,
+        ctx: &mut Ctx<'_, S>,
+        layout: &Layout,
+        delivery: Delivery,
+        msg: Msg,
+    ) -> Step {
+        let from = delivery.from;
+        let (peer, actor) = match layout.role(from) {
+            Role::Service => match layout.service_of(from) {
+                Some(service) => (Peer::Service(service), Actor::Service),
+                None => return Step::default(),
+            },
+            Role::Gateway => (Peer::Gateway, Actor::Service),
+            Role::Customer(customer) => (
+                Peer::Customer {
+                    customer,
+                    reply_to: ReplyTo(u64::from(from.0)),
+                },
+                Actor::Customer(customer),
+            ),
+            Role::Organizer(organizer) => (
+                Peer::Organizer {
+                    organizer,
+                    reply_to: ReplyTo(u64::from(from.0)),
+                },
+                Actor::Organizer(organizer),
+            ),
+        };
+        node.host.handle_message(clock(ctx), peer, msg);
+        self.drive(node, ctx, layout, actor)
+    }
+
+    /// A timer of a service node fired.
+    pub fn timer<S: World>(
+        &mut self,
+        node: &mut ServiceNode,
+        ctx: &mut Ctx<'_, S>,
+        layout: &Layout,
+        timer: WorldTimer,
+    ) -> Step {
+        let timer = match timer {
+            WorldTimer::Core { timer, at } => {
+                if node
+                    .timers
+                    .get(&timer)
+                    .is_some_and(|(_, armed)| *armed == at)
+                {
+                    node.timers.remove(&timer);
+                }
+                HostTimer::Core { timer, at }
+            }
+            WorldTimer::Resend => HostTimer::Resend,
+            WorldTimer::Flush => HostTimer::Flush,
+            _ => return Step::default(),
+        };
+        node.host.handle_timer(clock(ctx), timer);
+        self.drive(node, ctx, layout, Actor::System)
+    }
+
+    /// Executes the host's outputs in order. `actor` is who the world knows caused this
+    /// input (what the observer holds each logged event's actor against).
+    fn drive<S: World>(
+        &mut self,
+        node: &mut ServiceNode,
+        ctx: &mut Ctx<'_, S>,
+        layout: &Layout,
+        actor: Actor,
+    ) -> Step {
+        let store = &mut self.stores[ctx.node().index()];
+        let mut step = Step {
+            synced: store.synced..store.synced,
+            rejection: None,
+        };
+        while let Some(output) = node.host.poll() {
+            match output {
+                Output::Append(entry) => {
+                    let seq = store.entries.len() as u32;
+                    if entry.outbox_len() > 0 {
+                        store.unsent = true;
+                    }
+                    store.entries.push(entry);
+                    store.actors.push(actor);
+                    ctx.append(&Stored(seq));
+                }
+                Output::Sync => {
+                    ctx.sync();
+                    store.synced = store.entries.len() as u32;
+                    store.unsent = false;
+                    step.synced.end = store.synced;
+                }
+                Output::Send { to, msg } => {
+                    ctx.send_boxed(layout.node_of(to), msg);
+                }
+                Output::Reply { to, id, answer } => {
+                    ctx.send(NodeId(to.0 as u32), Msg::Reply { id, answer });
+                }
+                Output::Gateway(call) => {
+                    ctx.send(GATEWAY, Msg::Gateway(call));
+                }
+                Output::Arm { timer, at } => {
+                    let after_ms = at.0.saturating_sub(clock(ctx).0);
+                    let world_timer = match timer {
+                        HostTimer::Core { timer, at } => WorldTimer::Core { timer, at },
+                        HostTimer::Resend => WorldTimer::Resend,
+                        HostTimer::Flush => WorldTimer::Flush,
+                    };
+                    let id = if timer.counts_for_liveness() {
+                        ctx.set_liveness_timer(after_ms, world_timer)
+                    } else {
+                        ctx.set_timer(after_ms, world_timer)
+                    };
+                    if let HostTimer::Core { timer, at } = timer {
+                        node.timers.insert(timer, (id, at));
+                    }
+                }
+                Output::Cancel(timer) => {
+                    if let Some((id, _)) = node.timers.remove(&timer) {
+                        ctx.cancel_timer(id);
+                    }
+                }
+                Output::Note(note) => match note {
+                    Note::DuplicateDropped => ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED),
+                    Note::ShowCancelledWithOpenOrders => {
+                        ctx.sometimes(probes::SHOW_CANCELLED_WITH_OPEN_ORDERS);
+                    }
+                    Note::Rejected(rejection) => step.rejection = Some(rejection),
+                },
+            }
+        }
+        step
+    }
+}

@@ -1,0 +1,436 @@
+//! The top of the ticketing world: [`Ticketing`], the engine's [`System`], wiring the
+//! parts below it — the services (hosts of `turnstile-host`, driven in
+//! [`crate::services`]), the payment gateway ([`crate::gateway`]), the organizer and
+//! the customers ([`crate::customers`]) — and handing what each part saw to the
+//! observer ([`crate::invariants`]), which judges the invariants from outside.
+//!
+//! # Nodes
+//! Node 0 hosts the shows, 1 the orders (the saga), 2 the payments, 3 the tickets and
+//! resale purchases, 4 the read models, 5 the payment gateway (outside our control: it
+//! never crashes but misbehaves), then one node per show section's inventory, then the
+//! organizer, then one node per customer ([`crate::layout`]). Services may crash, pause
+//! and restart; the gateway, the organizer and the customers never do.
+//!
+//! # A run
+//! [`System::setup`] draws the workload ([`Workload`]: flash sale, season, adversarial,
+//! each a third of a sweep), the gateway's misbehaviour ([`GatewayProfile`]) and every
+//! client's plan from the run's choice stream, then schedules the organizer and the
+//! customers. Invariants are judged from outside: the services' durable logs, the
+//! gateway's ledger and what the customers were told.
+//!
+//! # API for the command
+//! [`Ticketing::new`] from a [`WorldConfig`] (or [`Ticketing::sweep`]), [`sweep_config`]
+//! for the engine, [`BUILD`] for replay tokens, [`Ticketing::workload`] and
+//! [`Ticketing::gateway_profile`] to describe the last run, and
+//! [`install_trace_subscriber`] to show the services' `tracing` output.
+
+use std::rc::Rc;
+
+use turnstile_core::inventory::seating::SeatLabels;
+use turnstile_core::show::SectionSpec;
+use turnstile_core::time::{DAY_MS, MINUTE_MS};
+use turnstile_core::{SectionIndex, SectionKey, ShowId, Timestamp};
+use turnstile_host::{Msg, Service};
+use turnstile_sim::{
+    Config, Ctx, Envelope, NodeId, Profile, ProfileMode, Recovered, Setup, System, TraceMode, View,
+    Violation,
+};
+
+use crate::customers::{Client, Customers};
+use crate::gateway::{Executed, Gateway, GatewayProfile, Ledger};
+use crate::invariants::Observer;
+use crate::services::{ServiceNode, Services, Step};
+
+pub use crate::layout::{
+    BUILD, EPOCH_MS, External, FIRST_SECTION, FlashSaleShape, GATEWAY, Layout, ORDERS, PAYMENTS,
+    READ_MODELS, Role, SHOWS, ShowPlan, Stored, TICKETS, Workload, WorldConfig, WorldTimer,
+    general_admission, is_numbered, numbered_section, row_label,
+};
+use crate::layout::{numbered_with, seat_labels};
+
+/// The engine configuration of the default sweep: swarm profiles under a ceiling with
+/// every fault kind, time bounds long enough for a season, every check on.
+pub fn sweep_config() -> Config {
+    let mut ceiling = Profile::everything(1, 50);
+    // Process faults every 3–30 s of virtual time: a run lasts minutes.
+    ceiling.process_fault_interval_ms = 3_000;
+    ceiling.outage_ms_max = 2_000;
+    Config {
+        profile: ProfileMode::Swarm(ceiling),
+        safety_ms_max: 2 * 60 * MINUTE_MS,
+        liveness_ms_max: 60 * MINUTE_MS,
+        steps_max: 20_000_000,
+        check_always: true,
+        trace: TraceMode::Hash,
+    }
+}
+
+/// Installs a `tracing` subscriber on stderr showing the services' commands and
+/// deliveries (`replay --trace`). Sweeps install none, so the spans cost nothing.
+pub fn install_trace_subscriber() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .try_init();
+}
+
+/// A node's volatile state.
+#[derive(Debug)]
+pub enum Node {
+    /// A service: its host.
+    Service(Box<ServiceNode>),
+    /// The gateway (its ledger lives in [`Gateway`]: it never crashes).
+    Gateway,
+    /// The organizer or a customer.
+    Client(Box<Client>),
+}
+
+/// The ticketing world: configuration, the run's shape, and its parts.
+#[derive(Debug)]
+pub struct Ticketing {
+    config: WorldConfig,
+    workload: Workload,
+    layout: Rc<Layout>,
+    services: Services,
+    gateway: Gateway,
+    customers: Customers,
+    observer: Observer,
+    /// The seat labels of every numbered-section shape (rows, seats per row) used so
+    /// far, kept from run to run: labels are formatted and their layout built once.
+    seat_labels: Vec<((u32, u32), SeatLabels)>,
+}
+
+impl Ticketing {
+    /// A world shaped by `config`.
+    pub fn new(config: WorldConfig) -> Self {
+        Self {
+            config,
+            workload: Workload::FlashSale,
+            layout: Rc::default(),
+            services: Services::default(),
+            gateway: Gateway::default(),
+            customers: Customers::default(),
+            observer: Observer::default(),
+            seat_labels: Vec::new(),
+        }
+    }
+
+    /// The default sweep's world.
+    pub fn sweep() -> Self {
+        Self::new(WorldConfig::sweep())
+    }
+
+    /// The workload of the last (or current) run.
+    pub fn workload(&self) -> Workload {
+        self.workload
+    }
+
+    /// The gateway's misbehaviour in the last run.
+    pub fn gateway_profile(&self) -> GatewayProfile {
+        self.gateway.profile
+    }
+
+    /// One line describing the last run beyond the engine's profile: its workload and
+    /// the gateway's misbehaviour (print it with every failure).
+    pub fn describe_run(&self) -> String {
+        format!(
+            "workload={} customers={} {}",
+            self.workload.name(),
+            self.layout.customers,
+            self.gateway.profile
+        )
+    }
+
+    /// The last run's shape.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The gateway's ledger of the last run.
+    pub fn ledger(&self) -> &Ledger {
+        &self.gateway.ledger
+    }
+
+    /// The services' record stores of the last run.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// The config.
+    pub fn config(&self) -> &WorldConfig {
+        &self.config
+    }
+
+    /// [`numbered_section`], with the labels of an earlier run of the same shape.
+    fn numbered(&mut self, name: &str, rows: u32, seats_per_row: u32, price: u64) -> SectionSpec {
+        let shape = (rows, seats_per_row);
+        let labels = match self.seat_labels.iter().find(|(known, _)| *known == shape) {
+            Some((_, labels)) => labels.clone(),
+            None => {
+                let labels = seat_labels(rows, seats_per_row);
+                self.seat_labels.push((shape, labels.clone()));
+                labels
+            }
+        };
+        numbered_with(name, labels, price)
+    }
+
+    fn add_show(layout: &mut Layout, start_offset_ms: u64, sections: Vec<SectionSpec>) {
+        let show = ShowId(layout.shows.len() as u64 + 1);
+        let first_section = layout.sections.len() as u32;
+        for index in 0..sections.len() as u32 {
+            layout.sections.push(SectionKey {
+                show,
+                section: SectionIndex(index),
+            });
+        }
+        layout.shows.push(ShowPlan {
+            show,
+            name: format!("Show {}", show.0),
+            start_at: Timestamp(EPOCH_MS + start_offset_ms),
+            sections,
+            first_section,
+        });
+    }
+
+    /// Hands the observer what a service step made durable and refused.
+    fn observe_service(&mut self, ctx: &mut Ctx<'_, Self>, service: Service, step: Step) {
+        let store = self.services.store(ctx.node());
+        let now_ms = ctx.now_ms();
+        for seq in step.synced {
+            let hits = self.observer.entry_synced(
+                service,
+                &store.entries[seq as usize],
+                store.actors[seq as usize],
+                &self.layout,
+                &self.gateway.ledger,
+                now_ms,
+            );
+            for hit in hits {
+                ctx.sometimes(hit);
+            }
+        }
+        if let Some(rejection) = step.rejection
+            && let Some(probe) = self
+                .observer
+                .rejection(service, &rejection, &self.layout, now_ms)
+        {
+            ctx.sometimes(probe);
+        }
+    }
+
+    fn observe_gateway(&mut self, executed: Option<Executed>) {
+        if let Some(executed) = executed {
+            self.observer
+                .gateway_executed(executed, &self.gateway.ledger);
+        }
+    }
+
+    /// Hands the observer what the clients saw.
+    fn observe_clients(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for sighting in self.customers.take_sightings() {
+            if let Some(probe) = self.observer.sighting(sighting) {
+                ctx.sometimes(probe);
+            }
+        }
+    }
+}
+
+impl System for Ticketing {
+    type Node = Node;
+    type Msg = Msg;
+    type Timer = WorldTimer;
+    type External = External;
+    type Record = Stored;
+
+    const PROBES: &'static [&'static str] = crate::probes::ALL;
+
+    fn setup(&mut self, setup: &mut Setup<'_, Self>) {
+        self.workload = match self.config.workload {
+            Some(workload) => workload,
+            None => Workload::ALL[setup.draw(2) as usize],
+        };
+        self.gateway.profile = GatewayProfile::draw(setup);
+        self.gateway.ledger.clear();
+        let mut layout = Layout::default();
+        match self.workload {
+            Workload::FlashSale => {
+                let shape = self.config.flash_sale;
+                // The tier varies with the run: early bird, regular or last minute.
+                let start_days = [40, 12, 4][setup.draw(2) as usize];
+                let mut sections = Vec::new();
+                for index in 0..shape.numbered_sections {
+                    sections.push(self.numbered(
+                        &format!("Numbered {index}"),
+                        shape.rows,
+                        shape.seats_per_row,
+                        5_000 + 1_000 * u64::from(index),
+                    ));
+                }
+                if shape.general_admission > 0 {
+                    sections.push(general_admission("Floor", shape.general_admission, 3_333));
+                }
+                Self::add_show(&mut layout, start_days * DAY_MS, sections);
+            }
+            Workload::Season => {
+                // Shows straddling every boundary: a month, a week, three days and a
+                // day away, each a few minutes beyond it, so the run crosses it.
+                for base_ms in [30 * DAY_MS, 7 * DAY_MS, 3 * DAY_MS, DAY_MS] {
+                    let beyond_ms = setup.range(2 * MINUTE_MS, 8 * MINUTE_MS);
+                    let sections = vec![
+                        self.numbered("Stalls", 2, 5, 4_999),
+                        general_admission("Balcony", 6, 2_501),
+                    ];
+                    Self::add_show(&mut layout, base_ms + beyond_ms, sections);
+                }
+            }
+            Workload::Adversarial => {
+                let sections = vec![
+                    self.numbered("Stalls", 2, 6, 6_000),
+                    general_admission("Floor", 10, 3_000),
+                ];
+                Self::add_show(&mut layout, 10 * DAY_MS, sections);
+            }
+        }
+        // Services, gateway, sections, organizer, customers.
+        for _ in 0..5 {
+            setup.add_node(true);
+        }
+        setup.add_node(false);
+        for _ in 0..layout.sections.len() {
+            setup.add_node(true);
+        }
+        layout.organizer = setup.add_node(false).0;
+        layout.first_customer = layout.organizer + 1;
+        self.customers
+            .plan(self.config, self.workload, &mut layout, setup);
+        let nodes = (layout.first_customer + layout.customers) as usize;
+        self.observer.reset(&layout);
+        self.layout = Rc::new(layout);
+        self.customers.set_layout(Rc::clone(&self.layout));
+        self.services.reset(nodes);
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_, Self>, recovered: Recovered<'_, Stored>) -> Node {
+        let node = ctx.node();
+        if node == GATEWAY {
+            return Node::Gateway;
+        }
+        let Some(service) = self.layout.service_of(node) else {
+            return Node::Client(Box::new(self.customers.start_client(node)));
+        };
+        if recovered.is_restart {
+            if recovered.report.torn_dropped {
+                ctx.sometimes(crate::probes::TORN_RECORD_DROPPED);
+            }
+            if self.observer.take_crashed_awaiting(node) {
+                ctx.sometimes(crate::probes::CRASH_BETWEEN_RESERVE_AND_PAY);
+            }
+            if self.observer.take_crashed_unsent(node) {
+                ctx.sometimes(crate::probes::CRASH_WITH_UNSENT_OUTBOX);
+            }
+        }
+        let started =
+            self.services
+                .start(service, self.config.host(), ctx, recovered, &self.layout);
+        if recovered.is_restart {
+            self.observer
+                .judge_recovery(node, self.services.store(node), &started.host);
+        }
+        Node::Service(Box::new(started))
+    }
+
+    fn on_message(
+        &mut self,
+        node: &mut Node,
+        ctx: &mut Ctx<'_, Self>,
+        envelope: Envelope,
+        msg: Msg,
+    ) {
+        match node {
+            Node::Service(service) => {
+                let step = self
+                    .services
+                    .deliver(service, ctx, &self.layout, envelope, msg);
+                self.observe_service(ctx, service.host.service(), step);
+            }
+            Node::Gateway => {
+                let executed = self.gateway.on_message(ctx, envelope.from, msg);
+                self.observe_gateway(executed);
+            }
+            Node::Client(client) => {
+                let observer = &self.observer;
+                let seat_price = |order| observer.seat_price(order);
+                self.customers
+                    .client_message(client, ctx, envelope.from, msg, &seat_price);
+                self.observe_clients(ctx);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, node: &mut Node, ctx: &mut Ctx<'_, Self>, timer: WorldTimer) {
+        match (node, timer) {
+            (Node::Service(service), timer) => {
+                let step = self.services.timer(service, ctx, &self.layout, timer);
+                self.observe_service(ctx, service.host.service(), step);
+            }
+            (Node::Gateway, timer) => {
+                let executed = self.gateway.on_timer(ctx, timer);
+                self.observe_gateway(executed);
+            }
+            (Node::Client(client), WorldTimer::Client(timer)) => {
+                self.customers.client_timer(client, ctx, timer);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_external(&mut self, node: &mut Node, ctx: &mut Ctx<'_, Self>, event: External) {
+        if let Node::Client(client) = node {
+            self.customers.client_external(client, ctx, event);
+        }
+    }
+
+    fn on_crash(&mut self, node: NodeId) {
+        let unsent = self
+            .services
+            .stores()
+            .get(node.index())
+            .is_some_and(|store| store.unsent);
+        self.observer.crashed(node, unsent);
+    }
+
+    fn on_partition_healed(&mut self) -> Option<&'static str> {
+        // The engine says when a partition ends; orders the observer saw begin and not
+        // yet end were in flight across it.
+        (self.observer.open_orders() > 0).then_some(crate::probes::PARTITION_HEALED_MID_ORDER)
+    }
+
+    fn check_always(&self, _view: &View<'_, Self>) -> Result<(), Violation> {
+        match self.observer.violation() {
+            None => Ok(()),
+            Some(violation) => Err(violation.clone()),
+        }
+    }
+
+    fn check_restart(&self, _node: NodeId, view: &View<'_, Self>) -> Result<(), Violation> {
+        // `recovery_is_exact` was judged as the node started (`Observer::judge_recovery`).
+        self.check_always(view)
+    }
+
+    fn check_eventually(&self, view: &View<'_, Self>) -> Result<(), Violation> {
+        self.check_always(view)?;
+        let read_models = match view.node(READ_MODELS) {
+            Some(Node::Service(service)) if self.config.publish => service.host.read_models(),
+            _ => None,
+        };
+        self.observer.eventually(
+            &self.gateway.ledger,
+            &self.layout,
+            self.services.stores(),
+            read_models,
+        )
+    }
+}
