@@ -1,8 +1,8 @@
 //! The clients: the organizer and the customers, driven by the run's choice stream.
 //!
 //! Each client is a node that never crashes. It sends one request at a time, resends it
-//! (same command id) until answered, and remembers every answer in the world's observer
-//! record, which the invariants judge. Plans are drawn at setup per workload:
+//! (same command id) until answered, and hands what it was told to the observer as
+//! [`Sighting`]s, which the invariants judge. Plans are drawn at setup per workload:
 //! - flash sale: customers arrive within seconds of sales opening, many asking for the
 //!   same numbered seats, some for more than they may; some never pay, some pay late;
 //! - season: four shows a month, a week, three days and a day away (each a few minutes

@@ -1253,6 +1253,12 @@ impl Folded {
 }
 
 /// A service's state as its durable log says it must be, folded by the observer.
+///
+/// It is kept from one restart of a node to the next and only extended. What the log
+/// changed since the last judgement (`touched` streams, `fresh` inbox ids) is compared
+/// in full; the rest by count and stream version, since it was found equal then and the
+/// log has not touched it since. The timers the aggregates list are kept per stream, so
+/// a restart compares the armed set without listing every aggregate's timers again.
 #[derive(Clone, Debug, Default)]
 struct Expected {
     entries: usize,
@@ -1262,6 +1268,13 @@ struct Expected {
     outbox: BTreeSet<(Service, CommandId)>,
     consumed: BTreeSet<CommandId>,
     last_now: Timestamp,
+    /// The timers every aggregate lists, by stream, and all of them together.
+    listed: BTreeMap<StreamId, Vec<ArmedTimer>>,
+    timers: BTreeSet<(Timer, Timestamp)>,
+    /// Streams with events since the last judgement.
+    touched: BTreeSet<StreamId>,
+    /// Message ids consumed since the last judgement.
+    fresh: Vec<CommandId>,
 }
 
 impl Expected {
@@ -1269,6 +1282,7 @@ impl Expected {
         self.entries += 1;
         if let Some(id) = entry.consumed {
             self.consumed.insert(id);
+            self.fresh.push(id);
         }
         for (to, msg) in &entry.outbox {
             if let Some(id) = msg.outbox_id() {
@@ -1284,8 +1298,8 @@ impl Expected {
         match &entry.change {
             Change::Nothing => {}
             Change::Event(published) => {
-                let now = event_now(&published.event);
-                self.last_now = self.last_now.max(now);
+                self.last_now = self.last_now.max(event_now(&published.event));
+                self.touched.insert(published.stream);
                 self.aggregates
                     .entry(published.stream)
                     .or_insert_with(|| Folded::new(published.stream))
@@ -1296,35 +1310,67 @@ impl Expected {
         }
     }
 
-    /// What about `host` differs from this state, if anything.
-    fn differs(&self, host: &Host) -> Option<String> {
-        let rebuilt = host.aggregates();
-        if rebuilt.len() != self.aggregates.len() {
-            return Some(format!(
-                "it holds {} aggregates where the log has {}",
-                rebuilt.len(),
-                self.aggregates.len()
-            ));
-        }
-        for (stream, aggregate) in &rebuilt {
-            match self.aggregates.get(stream) {
-                Some(folded) if folded.as_ref() == *aggregate => {}
-                Some(_) => return Some(format!("its {stream:?} differs from the log's")),
-                None => return Some(format!("it holds {stream:?}, which the log does not")),
+    /// Brings the listed timers of the touched streams up to date.
+    fn relist(&mut self) {
+        for stream in &self.touched {
+            if let Some(old) = self.listed.remove(stream) {
+                for armed in old {
+                    self.timers.remove(&(armed.timer, armed.at));
+                }
+            }
+            let listed = self.aggregates.get(stream).map(Folded::timers);
+            if let Some(listed) = listed.filter(|listed| !listed.is_empty()) {
+                self.timers
+                    .extend(listed.iter().map(|armed| (armed.timer, armed.at)));
+                self.listed.insert(*stream, listed);
             }
         }
-        let outbox: BTreeSet<(Service, CommandId)> = host.outbox().collect();
-        if outbox != self.outbox {
+    }
+
+    /// What about `host` differs from this state, if anything; forgets what was
+    /// touched, so the next judgement compares only what changes after this one.
+    fn differs(&mut self, host: &Host) -> Option<String> {
+        self.relist();
+        let found = self.compare(host);
+        self.touched.clear();
+        self.fresh.clear();
+        found
+    }
+
+    fn compare(&self, host: &Host) -> Option<String> {
+        let mut folded = self.aggregates.iter();
+        for (stream, aggregate) in host.aggregates() {
+            let same = match folded.next() {
+                Some((expected, _)) if *expected != stream => {
+                    return Some(format!(
+                        "it holds {stream:?} where the log has {expected:?} next"
+                    ));
+                }
+                None => return Some(format!("it holds {stream:?}, which the log does not")),
+                Some((_, folded)) if self.touched.contains(&stream) => folded.as_ref() == aggregate,
+                Some((_, folded)) => folded.as_ref().version() == aggregate.version(),
+            };
+            if !same {
+                return Some(format!("its {stream:?} differs from the log's"));
+            }
+        }
+        if let Some((stream, _)) = folded.next() {
+            return Some(format!("it lacks {stream:?}, which the log holds"));
+        }
+        if !host.outbox().eq(self.outbox.iter().copied()) {
             return Some(format!(
                 "its outbox holds {} unacknowledged messages where the log has {}",
-                outbox.len(),
+                host.outbox().count(),
                 self.outbox.len()
             ));
         }
-        if *host.consumed() != self.consumed {
+        let consumed = host.consumed();
+        if consumed.len() != self.consumed.len()
+            || !self.fresh.iter().all(|id| consumed.contains(id))
+        {
             return Some(format!(
                 "its inbox consumed {} messages where the log has {}",
-                host.consumed().len(),
+                consumed.len(),
                 self.consumed.len()
             ));
         }
@@ -1344,19 +1390,15 @@ impl Expected {
                 self.last_now.0
             ));
         }
-        let armed: BTreeSet<(Timer, Timestamp)> = host.armed_timers().collect();
-        let listed: BTreeSet<(Timer, Timestamp)> = self
-            .aggregates
-            .values()
-            .flat_map(Folded::timers)
-            .map(|armed| (armed.timer, armed.at))
-            .collect();
-        if armed != listed {
-            let missing = listed.difference(&armed).next();
+        if !host.armed_timers().eq(self.timers.iter().copied()) {
+            let missing = self
+                .timers
+                .iter()
+                .find(|(timer, at)| !host.armed_timers().any(|armed| armed == (*timer, *at)));
             return Some(format!(
                 "it armed {} timers where the log implies {} (first missing: {missing:?})",
-                armed.len(),
-                listed.len()
+                host.armed_timers().count(),
+                self.timers.len()
             ));
         }
         None

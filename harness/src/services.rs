@@ -56,19 +56,17 @@ pub struct Store {
     rebuilt: Option<Host>,
 }
 
-/// What one step of a service came to, for the observer.
-#[derive(Debug, Default)]
-pub struct Step {
-    /// Entries of the node's store made durable by this step.
-    pub synced: Range<u32>,
-    /// The command this step refused, if any.
-    pub rejection: Option<Rejection>,
-}
+/// What one step of a service came to, for the observer: the entries of the node's
+/// store it made durable (the command it refused, if any, waits in
+/// [`Services::take_rejection`]).
+pub type Step = Range<u32>;
 
 /// The record stores of every service node of a run.
 #[derive(Debug, Default)]
 pub struct Services {
     stores: Vec<Store>,
+    /// The command the last step refused, if it refused one.
+    rejection: Option<Rejection>,
 }
 
 impl Services {
@@ -83,6 +81,16 @@ impl Services {
             store.unsent = false;
             store.rebuilt = None;
         }
+    }
+
+    /// Whether the last step refused a command.
+    pub fn has_rejection(&self) -> bool {
+        self.rejection.is_some()
+    }
+
+    /// The command the last step refused, if it refused one.
+    pub fn take_rejection(&mut self) -> Option<Rejection> {
+        self.rejection.take()
     }
 
     /// The store of `node`.
@@ -210,11 +218,8 @@ impl Services {
         actor: Actor,
     ) -> Step {
         let store = &mut self.stores[ctx.node().index()];
-        let mut step = Step {
-            synced: store.synced..store.synced,
-            rejection: None,
-        };
-        while let Some(output) = node.host.poll() {
+        let mut step = store.synced..store.synced;
+        for output in node.host.outputs() {
             match output {
                 Output::Append(entry) => {
                     let seq = store.entries.len() as u32;
@@ -229,16 +234,16 @@ impl Services {
                     ctx.sync();
                     store.synced = store.entries.len() as u32;
                     store.unsent = false;
-                    step.synced.end = store.synced;
+                    step.end = store.synced;
                 }
                 Output::Send { to, msg } => {
                     ctx.send_boxed(layout.node_of(to), msg);
                 }
-                Output::Reply { to, id, answer } => {
-                    ctx.send(NodeId(to.0 as u32), Msg::Reply { id, answer });
+                Output::Reply { to, msg } => {
+                    ctx.send_boxed(NodeId(to.0 as u32), msg);
                 }
                 Output::Gateway(call) => {
-                    ctx.send(GATEWAY, Msg::Gateway(call));
+                    ctx.send(GATEWAY, Msg::Gateway(*call));
                 }
                 Output::Arm { timer, at } => {
                     let after_ms = at.0.saturating_sub(clock(ctx).0);
@@ -266,7 +271,7 @@ impl Services {
                     Note::ShowCancelledWithOpenOrders => {
                         ctx.sometimes(probes::SHOW_CANCELLED_WITH_OPEN_ORDERS);
                     }
-                    Note::Rejected(rejection) => step.rejection = Some(rejection),
+                    Note::Rejected(rejection) => self.rejection = Some(rejection),
                 },
             }
         }

@@ -197,9 +197,12 @@ impl Ticketing {
 
     /// Hands the observer what a service step made durable and refused.
     fn observe_service(&mut self, ctx: &mut Ctx<'_, Self>, service: Service, step: Step) {
-        let store = self.services.store(ctx.node());
+        if step.is_empty() && !self.services.has_rejection() {
+            return;
+        }
         let now_ms = ctx.now_ms();
-        for seq in step.synced {
+        let store = self.services.store(ctx.node());
+        for seq in step {
             let hits = self.observer.entry_synced(
                 service,
                 &store.entries[seq as usize],
@@ -212,7 +215,7 @@ impl Ticketing {
                 ctx.sometimes(hit);
             }
         }
-        if let Some(rejection) = step.rejection
+        if let Some(rejection) = self.services.take_rejection()
             && let Some(probe) = self
                 .observer
                 .rejection(service, &rejection, &self.layout, now_ms)

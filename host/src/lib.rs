@@ -14,7 +14,7 @@
 //!    [`Host::start`]. Every input carries `now`, the service's clock (ms since the Unix
 //!    epoch); the host stamps commands with it, never earlier than the last `now` in its
 //!    log, so a clock that steps back does not move time backwards for an aggregate.
-//! 2. **Outputs**: after each input it drains [`Host::poll`] and executes every
+//! 2. **Outputs**: after each input it drains [`Host::outputs`] and executes every
 //!    [`Output`] **in order**: [`Output::Append`] writes a record (not yet durable);
 //!    [`Output::Sync`] makes every appended record durable, and nothing after a `Sync`
 //!    may be executed before the sync completed (that is how a message never leaves
@@ -52,7 +52,7 @@ pub mod wire;
 
 use serde::{Deserialize, Serialize};
 use turnstile_core::payment::GatewayCall;
-use turnstile_core::{CommandId, CustomerId, Message, OrganizerId, SectionKey, Timer, Timestamp};
+use turnstile_core::{CustomerId, Message, OrganizerId, SectionKey, Timer, Timestamp};
 
 pub use doubles::{Doubles, Hook, Rebuild};
 pub use node::{AggregateRef, Host};
@@ -184,18 +184,17 @@ pub enum Output {
         /// The message.
         msg: Box<Msg>,
     },
-    /// Answer a client.
+    /// Answer a client: `msg` is a [`Msg::Reply`] (boxed, like every message a driver
+    /// queues).
     Reply {
         /// Where.
         to: ReplyTo,
-        /// The client's request id.
-        id: CommandId,
-        /// The answer.
-        answer: Answer,
+        /// The reply.
+        msg: Box<Msg>,
     },
     /// Call the payment gateway; its answer comes back as a [`Msg::GatewayReply`] from
-    /// [`Peer::Gateway`].
-    Gateway(GatewayCall),
+    /// [`Peer::Gateway`]. (Boxed: calls are rare, and every other output is small.)
+    Gateway(Box<GatewayCall>),
     /// Arm (or re-arm) a timer to fire at `at` on the host's clock.
     Arm {
         /// Which.

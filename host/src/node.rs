@@ -20,7 +20,7 @@
 //!    outbox and the gateway calls in flight resent.
 
 use smallvec::SmallVec;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -79,6 +79,20 @@ pub enum AggregateRef<'a> {
     Resale(&'a Resale),
 }
 
+impl AggregateRef<'_> {
+    /// How many events its stream holds.
+    pub fn version(&self) -> u64 {
+        match self {
+            AggregateRef::Show(a) => a.version(),
+            AggregateRef::Inventory(a) => a.version(),
+            AggregateRef::Order(a) => a.version(),
+            AggregateRef::Payment(a) => a.version(),
+            AggregateRef::Ticket(a) => a.version(),
+            AggregateRef::Resale(a) => a.version(),
+        }
+    }
+}
+
 /// An outbox entry: the entry its message sits in, and how often it was resent.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -119,7 +133,7 @@ pub struct Host {
     /// Log records folded by [`Host::rebuild`].
     replayed: usize,
     rearm_timers: bool,
-    outputs: VecDeque<Output>,
+    outputs: Vec<Output>,
 }
 
 /// What deciding one command came to.
@@ -235,7 +249,7 @@ impl Host {
             acks: Vec::new(),
             replayed: 0,
             rearm_timers: true,
-            outputs: VecDeque::new(),
+            outputs: Vec::new(),
         }
     }
 
@@ -285,7 +299,7 @@ impl Host {
         }
         for ((to, _), pending) in &self.outbox {
             let msg = pending.entry.message(pending.index as usize);
-            self.outputs.push_back(Output::Send {
+            self.outputs.push(Output::Send {
                 to: *to,
                 msg: Box::new(msg),
             });
@@ -294,7 +308,7 @@ impl Host {
             for payment in self.gateway_pending.keys() {
                 if let Some(state) = map.get(payment) {
                     for call in state.calls_in_flight() {
-                        self.outputs.push_back(Output::Gateway(call));
+                        self.outputs.push(Output::Gateway(Box::new(call)));
                     }
                 }
             }
@@ -302,10 +316,11 @@ impl Host {
         self.ensure_resend();
     }
 
-    /// The next thing the driver must do, in order (see the crate docs).
+    /// What the driver must do now, in order (see the crate docs); drain it after every
+    /// input.
     #[inline]
-    pub fn poll(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+    pub fn outputs(&mut self) -> std::vec::Drain<'_, Output> {
+        self.outputs.drain(..)
     }
 
     /// A message was delivered from `from` (authenticated by the driver).
@@ -431,42 +446,56 @@ impl Host {
         &self.catalog
     }
 
-    /// Every aggregate that recorded at least one event, by stream.
-    pub fn aggregates(&self) -> Vec<(StreamId, AggregateRef<'_>)> {
-        let mut out = Vec::new();
+    /// Every aggregate that recorded at least one event, in stream order.
+    pub fn aggregates(&self) -> impl Iterator<Item = (StreamId, AggregateRef<'_>)> + '_ {
+        let (mut shows, mut orders, mut payments, mut tickets, mut resales) =
+            (None, None, None, None, None);
+        let mut inventory = None;
         match &self.streams {
-            Streams::Shows(map) => out.extend(
-                map.iter()
-                    .map(|(id, a)| (StreamId::Show(*id), AggregateRef::Show(a))),
-            ),
-            Streams::Inventory(inventory) => {
-                if let (Service::Inventory(key), true) = (self.service, inventory.version() > 0) {
-                    out.push((StreamId::Inventory(key), AggregateRef::Inventory(inventory)));
+            Streams::Shows(map) => shows = Some(map),
+            Streams::Inventory(state) => {
+                if let (Service::Inventory(key), true) = (self.service, state.version() > 0) {
+                    inventory = Some((StreamId::Inventory(key), AggregateRef::Inventory(state)));
                 }
             }
-            Streams::Orders(map) => out.extend(
-                map.iter()
-                    .map(|(id, a)| (StreamId::Order(*id), AggregateRef::Order(a))),
-            ),
-            Streams::Payments(map) => out.extend(
-                map.iter()
-                    .map(|(id, a)| (StreamId::Payment(*id), AggregateRef::Payment(a))),
-            ),
-            Streams::Tickets { tickets, resales } => {
-                out.extend(
-                    tickets
-                        .iter()
-                        .map(|(id, a)| (StreamId::Ticket(*id), AggregateRef::Ticket(a))),
-                );
-                out.extend(
-                    resales
-                        .iter()
-                        .map(|(id, a)| (StreamId::Resale(*id), AggregateRef::Resale(a))),
-                );
+            Streams::Orders(map) => orders = Some(map),
+            Streams::Payments(map) => payments = Some(map),
+            Streams::Tickets {
+                tickets: ticket_map,
+                resales: resale_map,
+            } => {
+                tickets = Some(ticket_map);
+                resales = Some(resale_map);
             }
             Streams::ReadModels(_) => {}
         }
-        out
+        // In stream order: a service hosts one kind, the ticket service tickets first.
+        let shows = shows
+            .into_iter()
+            .flatten()
+            .map(|(id, a)| (StreamId::Show(*id), AggregateRef::Show(a)));
+        let orders = orders
+            .into_iter()
+            .flatten()
+            .map(|(id, a)| (StreamId::Order(*id), AggregateRef::Order(a)));
+        let payments = payments
+            .into_iter()
+            .flatten()
+            .map(|(id, a)| (StreamId::Payment(*id), AggregateRef::Payment(a)));
+        let tickets = tickets
+            .into_iter()
+            .flatten()
+            .map(|(id, a)| (StreamId::Ticket(*id), AggregateRef::Ticket(a)));
+        let resales = resales
+            .into_iter()
+            .flatten()
+            .map(|(id, a)| (StreamId::Resale(*id), AggregateRef::Resale(a)));
+        shows
+            .chain(inventory)
+            .chain(orders)
+            .chain(payments)
+            .chain(tickets)
+            .chain(resales)
     }
 
     /// The unacknowledged outbox, by receiver and message id.
@@ -498,7 +527,7 @@ impl Host {
     }
 
     fn note(&mut self, note: Note) {
-        self.outputs.push_back(Output::Note(note));
+        self.outputs.push(Output::Note(note));
     }
 
     /// Sends now, or after the pending sync if anything is unsynced: nothing leaves a
@@ -507,7 +536,7 @@ impl Host {
         if self.unsynced {
             self.deferred.push(output);
         } else {
-            self.outputs.push_back(output);
+            self.outputs.push(output);
         }
     }
 
@@ -520,8 +549,7 @@ impl Host {
             },
             Peer::Customer { reply_to, .. } | Peer::Organizer { reply_to, .. } => Output::Reply {
                 to: reply_to,
-                id,
-                answer,
+                msg: Box::new(Msg::Reply { id, answer }),
             },
             Peer::Gateway => return,
         };
@@ -619,8 +647,8 @@ impl Host {
             return;
         }
         self.unsynced = false;
-        self.outputs.push_back(Output::Sync);
-        self.outputs.extend(self.deferred.drain(..));
+        self.outputs.push(Output::Sync);
+        self.outputs.append(&mut self.deferred);
     }
 
     /// Resends what has waited a full interval unacknowledged or unanswered.
@@ -651,7 +679,7 @@ impl Host {
             pending.due_ms = next_ms;
             pending.resends += 1;
             let msg = pending.entry.message(pending.index as usize);
-            self.outputs.push_back(Output::Send {
+            self.outputs.push(Output::Send {
                 to: *to,
                 msg: Box::new(msg),
             });
@@ -667,7 +695,7 @@ impl Host {
                 *due_ms = next_ms;
                 if let Some(state) = map.get(payment) {
                     for call in state.calls_in_flight() {
-                        self.outputs.push_back(Output::Gateway(call));
+                        self.outputs.push(Output::Gateway(Box::new(call)));
                     }
                 }
             }
@@ -679,7 +707,7 @@ impl Host {
         if !self.resend_armed && (!self.outbox.is_empty() || !self.gateway_pending.is_empty()) {
             self.resend_armed = true;
             let at = Timestamp(self.clock.0 + self.resend_ms);
-            self.outputs.push_back(Output::Arm {
+            self.outputs.push(Output::Arm {
                 timer: HostTimer::Resend,
                 at,
             });
@@ -688,9 +716,9 @@ impl Host {
 
     fn arm(&mut self, timer: Timer, at: Timestamp) {
         if self.timers.insert(timer, at).is_some() {
-            self.outputs.push_back(Output::Cancel(timer));
+            self.outputs.push(Output::Cancel(timer));
         }
-        self.outputs.push_back(Output::Arm {
+        self.outputs.push(Output::Arm {
             timer: HostTimer::Core { timer, at },
             at,
         });
@@ -760,7 +788,6 @@ impl Host {
                 if tracing::enabled!(tracing::Level::DEBUG) {
                     tracing::debug!(service = ?self.service, command = name, actor = ?actor, now = now.0, rejection = ?rejection, "rejected");
                 }
-                self.note(Note::Rejected(rejection.clone()));
                 if let Some(answer) = answer {
                     let to = Service::of(&answer);
                     let outbox = vec![(
@@ -772,7 +799,14 @@ impl Host {
                     )];
                     self.commit(consumed, Change::Nothing, outbox);
                 }
-                Answer::Rejected(rejection)
+                // A service sender is only acknowledged: the rejection is not copied.
+                if consumed.is_some() {
+                    self.note(Note::Rejected(rejection));
+                    Answer::Accepted { new: false }
+                } else {
+                    self.note(Note::Rejected(rejection.clone()));
+                    Answer::Rejected(rejection)
+                }
             }
         }
     }
@@ -942,10 +976,10 @@ impl Host {
                 Effect::Arm(armed) => self.arm(armed.timer, armed.at),
                 Effect::Disarm(timer) => {
                     if self.timers.remove(timer).is_some() {
-                        self.outputs.push_back(Output::Cancel(*timer));
+                        self.outputs.push(Output::Cancel(*timer));
                     }
                 }
-                Effect::Gateway(call) => self.send_out(Output::Gateway(*call)),
+                Effect::Gateway(call) => self.send_out(Output::Gateway(Box::new(*call))),
                 Effect::Send(_) | Effect::Notify(_) => {}
             }
         }
@@ -1029,13 +1063,13 @@ impl Host {
             entry.acked = self.acks.drain(..).collect();
         }
         let entry = Rc::new(entry);
-        self.outputs.push_back(Output::Append(Rc::clone(&entry)));
+        self.outputs.push(Output::Append(Rc::clone(&entry)));
         // Group commit: the entry is appended now and synced by the flush timer, which
         // then lets out everything that waited for it (outbox, acks, replies, calls).
         if !self.unsynced {
             self.unsynced = true;
             let at = Timestamp(self.clock.0 + self.config.flush_ms);
-            self.outputs.push_back(Output::Arm {
+            self.outputs.push(Output::Arm {
                 timer: HostTimer::Flush,
                 at,
             });

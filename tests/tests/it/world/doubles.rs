@@ -1,6 +1,7 @@
 //! Each invariant broken on purpose: a faulty test double of one service (a hook that
-//! rewrites its aggregate's decision, see `turnstile::services`) must be caught by a
-//! sweep within 10,000 seeds, under the invariant's name, and shrunk.
+//! rewrites its aggregate's decision, planted in the hosts through
+//! `turnstile_host::doubles`) must be caught by a sweep within 10,000 seeds, under the
+//! invariant's name, and shrunk.
 
 use turnstile::world::{Ticketing, WorldConfig, sweep_config};
 use turnstile_core::ids::fingerprint;
