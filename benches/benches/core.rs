@@ -207,7 +207,9 @@ fn bench_best_available(c: &mut Criterion) {
                 if round.is_multiple_of(RESET_ROUNDS) {
                     inventory = base.clone();
                 }
-                let order = OrderId(round);
+                // Above every id the prepared venue used (its orders are 1,000,000 and
+                // up): a long sample must never reserve for an order it already holds.
+                let order = OrderId((1 << 40) | round);
                 let reserve = Envelope::new(
                     CommandId((1 << 40) | (2 * round)),
                     Actor::Service,
