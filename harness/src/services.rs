@@ -219,62 +219,83 @@ impl Services {
     ) -> Step {
         let store = &mut self.stores[ctx.node().index()];
         let mut step = store.synced..store.synced;
+        let timers = &mut node.timers;
+        let rejection = &mut self.rejection;
         for output in node.host.outputs() {
-            match output {
+            // One call site per engine operation keeps this loop small.
+            let (to, msg) = match output {
+                Output::Send { to, msg } => (layout.node_of(to), msg),
+                Output::Reply { to, msg } => (NodeId(to.0 as u32), msg),
+                Output::Gateway(call) => (GATEWAY, Box::new(Msg::Gateway(*call))),
                 Output::Append(entry) => {
                     let seq = store.entries.len() as u32;
-                    if entry.outbox_len() > 0 {
-                        store.unsent = true;
-                    }
+                    store.unsent |= entry.outbox_len() > 0;
                     store.entries.push(entry);
                     store.actors.push(actor);
                     ctx.append(&Stored(seq));
+                    continue;
                 }
                 Output::Sync => {
                     ctx.sync();
                     store.synced = store.entries.len() as u32;
                     store.unsent = false;
                     step.end = store.synced;
-                }
-                Output::Send { to, msg } => {
-                    ctx.send_boxed(layout.node_of(to), msg);
-                }
-                Output::Reply { to, msg } => {
-                    ctx.send_boxed(NodeId(to.0 as u32), msg);
-                }
-                Output::Gateway(call) => {
-                    ctx.send(GATEWAY, Msg::Gateway(*call));
+                    continue;
                 }
                 Output::Arm { timer, at } => {
-                    let after_ms = at.0.saturating_sub(clock(ctx).0);
-                    let world_timer = match timer {
-                        HostTimer::Core { timer, at } => WorldTimer::Core { timer, at },
-                        HostTimer::Resend => WorldTimer::Resend,
-                        HostTimer::Flush => WorldTimer::Flush,
-                    };
-                    let id = if timer.counts_for_liveness() {
-                        ctx.set_liveness_timer(after_ms, world_timer)
-                    } else {
-                        ctx.set_timer(after_ms, world_timer)
-                    };
-                    if let HostTimer::Core { timer, at } = timer {
-                        node.timers.insert(timer, (id, at));
-                    }
+                    arm(timers, ctx, timer, at);
+                    continue;
                 }
                 Output::Cancel(timer) => {
-                    if let Some((id, _)) = node.timers.remove(&timer) {
+                    if let Some((id, _)) = timers.remove(&timer) {
                         ctx.cancel_timer(id);
                     }
+                    continue;
                 }
-                Output::Note(note) => match note {
-                    Note::DuplicateDropped => ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED),
-                    Note::ShowCancelledWithOpenOrders => {
-                        ctx.sometimes(probes::SHOW_CANCELLED_WITH_OPEN_ORDERS);
-                    }
-                    Note::Rejected(rejection) => self.rejection = Some(rejection),
-                },
-            }
+                Output::Note(note) => {
+                    noted(ctx, note, rejection);
+                    continue;
+                }
+            };
+            ctx.send_boxed(to, msg);
         }
         step
+    }
+}
+
+/// Counts a host's note as a probe, or keeps a rejection for the observer.
+#[cold]
+fn noted<S: World>(ctx: &mut Ctx<'_, S>, note: Note, rejection: &mut Option<Rejection>) {
+    match note {
+        Note::DuplicateDropped => ctx.sometimes(probes::DUPLICATE_DELIVERY_DROPPED),
+        Note::ShowCancelledWithOpenOrders => {
+            ctx.sometimes(probes::SHOW_CANCELLED_WITH_OPEN_ORDERS);
+        }
+        Note::Rejected(refused) => *rejection = Some(refused),
+    }
+}
+
+/// Arms a host timer on the engine's queue.
+fn arm<S: World>(
+    timers: &mut BTreeMap<Timer, (TimerId, Timestamp)>,
+    ctx: &mut Ctx<'_, S>,
+    timer: HostTimer,
+    at: Timestamp,
+) {
+    let after_ms = at.0.saturating_sub(clock(ctx).0);
+    let (world_timer, liveness) = match timer {
+        HostTimer::Core { timer, at } => {
+            (WorldTimer::Core { timer, at }, timer.counts_for_liveness())
+        }
+        HostTimer::Resend => (WorldTimer::Resend, true),
+        HostTimer::Flush => (WorldTimer::Flush, true),
+    };
+    let id = if liveness {
+        ctx.set_liveness_timer(after_ms, world_timer)
+    } else {
+        ctx.set_timer(after_ms, world_timer)
+    };
+    if let HostTimer::Core { timer, at } = timer {
+        timers.insert(timer, (id, at));
     }
 }
