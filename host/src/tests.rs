@@ -105,12 +105,17 @@ fn reserve(order: u64) -> Msg {
     )
 }
 
-/// A started inventory host with sales open and one hold, its records synced.
-fn host_with_a_hold() -> (Host, Driver) {
+/// A section's inventory host at its first start, and a driver with nothing seen yet.
+fn started() -> (Host, Driver) {
     let service = Service::Inventory(SECTION);
     let mut host = Host::rebuild(service, HostConfig::default(), &[], None);
-    let mut driver = Driver::default();
     host.start(NOW);
+    (host, Driver::default())
+}
+
+/// A started inventory host with sales open and one hold, its records synced.
+fn host_with_a_hold() -> (Host, Driver) {
+    let (mut host, mut driver) = started();
     for msg in [initialize(), open_sales(), reserve(7)] {
         host.handle_message(NOW, Peer::Service(Service::Shows), msg);
         driver.drain(&mut host);
@@ -129,10 +134,7 @@ fn hold_expiry(order: u64) -> Timer {
 #[test]
 fn a_message_is_not_sent_before_its_record_is_synced() {
     // Nothing a decision causes leaves the host until the record holding it is durable.
-    let service = Service::Inventory(SECTION);
-    let mut host = Host::rebuild(service, HostConfig::default(), &[], None);
-    let mut driver = Driver::default();
-    host.start(NOW);
+    let (mut host, mut driver) = started();
     host.handle_message(NOW, Peer::Service(Service::Shows), initialize());
     driver.drain(&mut host);
     assert_eq!(driver.log.len(), 1, "one append");
@@ -303,11 +305,8 @@ fn a_flipped_bit_is_found_and_a_later_format_is_refused() {
 
 #[test]
 fn the_actor_and_time_come_from_the_driver_never_the_body() {
-    // A customer cannot send an internal command, whatever it claims; a service can.
-    let service = Service::Inventory(SECTION);
-    let mut host = Host::rebuild(service, HostConfig::default(), &[], None);
-    let mut driver = Driver::default();
-    host.start(NOW);
+    // A customer cannot send an internal command: the actor is the driver's word.
+    let (mut host, mut driver) = started();
     host.handle_message(
         NOW,
         Peer::Customer {
