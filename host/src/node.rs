@@ -98,7 +98,6 @@ impl AggregateRef<'_> {
 struct Pending {
     entry: Rc<Entry>,
     index: u32,
-    resends: u32,
     /// When to resend (host clock, ms); 0 until the first resend round sees it.
     due_ms: u64,
     /// The receiver acknowledged it; the acknowledgement rides on the next append
@@ -677,7 +676,6 @@ impl Host {
                 continue;
             }
             pending.due_ms = next_ms;
-            pending.resends += 1;
             let msg = pending.entry.message(pending.index as usize);
             self.outputs.push(Output::Send {
                 to: *to,
@@ -1106,7 +1104,6 @@ impl Host {
                 let pending = Pending {
                     entry: Rc::clone(entry),
                     index: index as u32,
-                    resends: 0,
                     due_ms: 0,
                     acked: false,
                 };
