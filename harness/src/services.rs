@@ -9,7 +9,7 @@
 //!   from the records the engine's log kept, then [`Host::start`];
 //! - [`Output::Append`] keeps the entry in the node's [`Store`] and writes its position
 //!   ([`Stored`]) to the engine's durable log; [`Output::Sync`] syncs it, and the entries
-//!   it made durable are handed to the observer (through [`Step::synced`]);
+//!   it made durable are handed to the observer (as the step's [`Step`] range);
 //!   sends, replies and gateway calls go on the network; timers on the engine's queue.
 //!
 //! What survives a crash is the [`Store`] (the disk), never the [`ServiceNode`] (the
@@ -51,8 +51,8 @@ pub struct Store {
     pub synced: u32,
     /// Whether appended outbox messages wait for a sync.
     pub unsent: bool,
-    /// The host as the last rebuild replayed it (before it started), and how many
-    /// entries it replayed: the next restart resumes from it.
+    /// The host as the last rebuild replayed it (before it started; it knows how many
+    /// entries it replayed): the next restart resumes from it.
     rebuilt: Option<Host>,
 }
 
