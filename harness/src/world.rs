@@ -153,11 +153,6 @@ impl Ticketing {
         &self.gateway.ledger
     }
 
-    /// The services' record stores of the last run.
-    pub fn services(&self) -> &Services {
-        &self.services
-    }
-
     /// The config.
     pub fn config(&self) -> &WorldConfig {
         &self.config

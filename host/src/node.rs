@@ -424,14 +424,6 @@ impl Host {
         self.last_now
     }
 
-    /// The orders of an order service.
-    pub fn orders(&self) -> Option<&BTreeMap<OrderId, Rc<Order>>> {
-        match &self.streams {
-            Streams::Orders(map) => Some(map),
-            _ => None,
-        }
-    }
-
     /// The read models of a read-model service.
     pub fn read_models(&self) -> Option<&ReadModels> {
         match &self.streams {
@@ -510,11 +502,6 @@ impl Host {
     /// The core timers armed now, with their deadlines.
     pub fn armed_timers(&self) -> impl Iterator<Item = (Timer, Timestamp)> + '_ {
         self.timers.iter().map(|(timer, at)| (*timer, *at))
-    }
-
-    /// Log records written and not yet synced.
-    pub fn has_unsynced(&self) -> bool {
-        self.unsynced
     }
 }
 
