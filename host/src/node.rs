@@ -489,6 +489,33 @@ impl Host {
             .chain(resales)
     }
 
+    /// One aggregate by its stream, if this host serves it and it recorded an event
+    /// (a real driver's point lookups: an order's status, a ticket's owner).
+    pub fn aggregate(&self, stream: StreamId) -> Option<AggregateRef<'_>> {
+        let found = match (&self.streams, stream) {
+            (Streams::Shows(map), StreamId::Show(id)) => {
+                map.get(&id).map(|a| AggregateRef::Show(a))
+            }
+            (Streams::Inventory(state), StreamId::Inventory(key)) => {
+                (self.service == Service::Inventory(key)).then_some(AggregateRef::Inventory(state))
+            }
+            (Streams::Orders(map), StreamId::Order(id)) => {
+                map.get(&id).map(|a| AggregateRef::Order(a))
+            }
+            (Streams::Payments(map), StreamId::Payment(id)) => {
+                map.get(&id).map(|a| AggregateRef::Payment(a))
+            }
+            (Streams::Tickets { tickets, .. }, StreamId::Ticket(id)) => {
+                tickets.get(&id).map(|a| AggregateRef::Ticket(a))
+            }
+            (Streams::Tickets { resales, .. }, StreamId::Resale(id)) => {
+                resales.get(&id).map(|a| AggregateRef::Resale(a))
+            }
+            _ => None,
+        };
+        found.filter(|aggregate| aggregate.version() > 0)
+    }
+
     /// The unacknowledged outbox, by receiver and message id.
     pub fn outbox(&self) -> impl Iterator<Item = (Service, CommandId)> + '_ {
         self.outbox.keys().copied()

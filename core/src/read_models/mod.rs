@@ -235,6 +235,11 @@ impl ReadModels {
         self.sequencer.has_seen(stream, version)
     }
 
+    /// The last version of `stream` folded in (0: none); later ones may wait for a gap.
+    pub fn applied(&self, stream: StreamId) -> u64 {
+        self.sequencer.applied(stream)
+    }
+
     /// [`ReadModels::observe`] by reference: the event is cloned only when it has to
     /// wait for an earlier one of its stream.
     pub fn observe_ref(&mut self, published: &Published) {

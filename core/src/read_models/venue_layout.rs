@@ -82,6 +82,14 @@ impl VenueLayout {
         )
     }
 
+    /// Every seat's status in a numbered section, by seat index (cheap: no labels
+    /// copied), for a store that writes only what changed.
+    pub fn states(&self, key: SectionKey) -> Option<&[SeatState]> {
+        self.sections
+            .get(&key)
+            .map(|section| section.states.as_slice())
+    }
+
     /// One seat's status, by label.
     pub fn seat_status(&self, key: SectionKey, label: &str) -> Option<SeatState> {
         let section = self.sections.get(&key)?;

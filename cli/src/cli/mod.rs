@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
+mod real;
 mod target;
 use target as world;
 use turnstile::report::Summary;
@@ -44,6 +45,12 @@ enum Command {
     Replay(ReplayArgs),
     /// Shrink a failing seed to its shortest failing trace.
     Shrink(ShrinkArgs),
+    /// Run the ticketing system for real: HTTP API, SQLite log, payment gateway client.
+    Serve(real::ServeArgs),
+    /// Run a fake payment gateway (ledger, declines, timeouts, late answers).
+    Gateway(real::GatewayArgs),
+    /// Run a flash sale against a server and check the result from outside.
+    Load(real::LoadArgs),
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +140,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Replay(args) => replay(args),
         Command::Shrink(args) => shrink_seed(args),
+        Command::Serve(args) => real::serve(args),
+        Command::Gateway(args) => real::gateway(args),
+        Command::Load(args) => real::load(args),
     }
 }
 
