@@ -22,6 +22,10 @@
 //!    [`Output::Gateway`] go to another service, a client, or the payment gateway;
 //!    [`Output::Arm`] and [`Output::Cancel`] arm and cancel timers on the host's clock;
 //!    [`Output::Note`] tells what happened, for metrics and probes.
+//!    One relaxation: a driver whose hosts all append into one atomic commit (the real
+//!    server's single SQLite transaction) may hand an [`Output::Send`] to a host of that
+//!    same commit before it completes — the message and the state that sent it then
+//!    become durable together or not at all; replies and gateway calls still wait.
 //! 3. **What it may lose or reorder**: any message in either direction may be lost,
 //!    duplicated, delayed or reordered (the host resends its outbox until acknowledged
 //!    and drops what its inbox already consumed); a timer may fire late, or after it was

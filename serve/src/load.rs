@@ -235,6 +235,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     }
 
     // Reserve: every customer once.
+    eprintln!("load: reserving: {} customers, {} seats", customers.len(), config.seats);
     let customers = Arc::new(customers);
     let next = Arc::new(AtomicUsize::new(0));
     let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), 0u64, 0u64, 0u64)));
@@ -312,6 +313,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     let decided = reserve_ms.len();
 
     // Pay: every holder.
+    eprintln!("load: paying: {} holds", orders.len());
     let orders = Arc::new(orders);
     let next = Arc::new(AtomicUsize::new(0));
     let paid = Arc::new(Mutex::new((Vec::new(), 0u64, 0u64)));
@@ -360,6 +362,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     retries += pay_retries;
 
     // The check, from outside.
+    eprintln!("load: checking from outside");
     let mut report = LoadReport {
         reservations_per_second: decided as f64 / reserve_seconds.max(1e-9),
         holds: orders.len() as u64,

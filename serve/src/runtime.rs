@@ -3,14 +3,22 @@
 //! gateway client and the waiting requests — the same contract the simulator's driver
 //! keeps (`harness/src/services.rs`), with real I/O.
 //!
-//! One **round**: take every input waiting (client commands, gateway answers, the
-//! messages the last round released, due timers, including the hosts' flushes), hand
-//! each to its host, write every `Append` into one open transaction, mirror what the
-//! read models changed into their tables in the same transaction, **commit once**
-//! (group commit), and only then execute the other outputs in order: messages between
-//! services go to the next round, replies to their requests, calls to the gateway. So
-//! nothing leaves before the state it reflects is durable, and a round costs one sync
-//! however many requests it carries.
+//! One **round**: take every input waiting (client commands, gateway answers, due
+//! timers, including the hosts' flushes), hand each to its host, and pass the messages
+//! the hosts send each other on to their receivers, wave after wave, until the hosts are
+//! quiet; write every `Append` into one open transaction, mirror what the read models
+//! changed into their tables in the same transaction, **commit once** (group commit),
+//! and only then execute what leaves the process: replies to the waiting requests,
+//! calls to the gateway. So nothing leaves before the state it reflects is durable, and
+//! a round costs one sync however many requests and hops it carries.
+//!
+//! Messages between hosts are handed over before the commit, although the host emits
+//! them after its `Sync`: every host of this process writes into the same transaction,
+//! so a message and the state that sent it become durable together or not at all — a
+//! crash loses both, and the sender's outbox resends from whatever the log kept. That is
+//! what the contract's rule protects (no receiver's durable state reflects a sender's
+//! lost one); the rule still holds for everything that leaves the process. A reserve
+//! then takes one round (orders → inventory → orders) instead of three.
 //!
 //! Hosts hold `Rc`s and are not `Send`: they live on the driver's own thread (its own
 //! single-threaded tokio runtime), and everything else talks to it through a channel.
@@ -168,6 +176,10 @@ pub struct Driver<G: GatewayPort> {
     /// What it did.
     pub stats: Stats,
 }
+
+/// At most this many waves of messages between hosts in one round (a saga's hops are
+/// a handful; the rest waits for the next round, after this one's commit).
+const WAVES: usize = 32;
 
 /// The host configuration `serve` runs: group commit per round (no flush delay).
 pub fn host_config() -> HostConfig {
@@ -393,6 +405,8 @@ impl<G: GatewayPort> Driver<G> {
                 Output::Arm { timer, at } => self.arm(service, timer, at),
                 Output::Cancel(timer) => self.cancel(service, Slot::Core(timer)),
                 Output::Note(note) => note_of(service, &note),
+                // To a host of this process: it shares the round's transaction.
+                Output::Send { to, msg } => self.ready.push_back((to, Peer::Service(service), *msg)),
                 other => self.after_commit.push((service, other)),
             }
         }
@@ -414,25 +428,32 @@ impl<G: GatewayPort> Driver<G> {
         }
     }
 
-    /// One round after the inputs were taken: released messages, due timers, then the
-    /// commit and the outputs.
+    /// One round after the inputs were taken: the messages between hosts and the due
+    /// timers, wave after wave until quiet (or [`WAVES`]), then the commit and what
+    /// leaves.
     fn round(&mut self) -> Result<(), StoreError> {
         let now = self.now();
-        while let Some((service, peer, msg)) = self.ready.pop_front() {
-            self.deliver(now, service, peer, msg)?;
-        }
-        while let Some((&key, _)) = self.timers.iter().next() {
-            if key.0 > now.0 {
+        for _ in 0..WAVES {
+            let wave = std::mem::take(&mut self.ready);
+            for (service, peer, msg) in wave {
+                self.deliver(now, service, peer, msg)?;
+            }
+            while let Some((&key, _)) = self.timers.iter().next() {
+                if key.0 > now.0 {
+                    break;
+                }
+                let Some((service, timer)) = self.timers.remove(&key) else {
+                    break;
+                };
+                self.armed.remove(&(service, slot(timer)));
+                if let Some(host) = self.hosts.hosts.get_mut(&service) {
+                    host.handle_timer(now, timer);
+                }
+                self.collect(service)?;
+            }
+            if self.ready.is_empty() {
                 break;
             }
-            let Some((service, timer)) = self.timers.remove(&key) else {
-                break;
-            };
-            self.armed.remove(&(service, slot(timer)));
-            if let Some(host) = self.hosts.hosts.get_mut(&service) {
-                host.handle_timer(now, timer);
-            }
-            self.collect(service)?;
         }
         self.finish_round()
     }
