@@ -1290,6 +1290,26 @@ async fn health(State(state): State<Shared>) -> ApiResult {
     Ok(Json(json!({ "status": "ok", "services": services })).into_response())
 }
 
+/// Every request runs in a span naming it (method, path, a request number); the
+/// commands it sends open their own spans inside, with the command id.
+async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let number = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let span = tracing::info_span!(
+        "request",
+        id = number,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    async move {
+        let response = next.run(request).await;
+        tracing::debug!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
 async fn fallback() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint")
 }
@@ -1317,5 +1337,6 @@ pub fn router(state: Shared) -> Router {
         .route("/tickets/{id}/cancel", post(cancel_ticket))
         .route("/customers/{id}/history", get(history))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn(traced))
         .with_state(state)
 }

@@ -103,6 +103,8 @@ pub struct Server {
     driver: runtime::Handle,
     driver_thread: Option<std::thread::JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
+    checkpoint_stop: Arc<std::sync::atomic::AtomicBool>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
 }
 
 fn admin_secret(dir: &Path, given: Option<String>) -> Result<String, ServeError> {
@@ -158,7 +160,8 @@ impl Server {
             runtime.handle().clone(),
             driver.clone(),
         );
-        let store = store::Store::new(store::open(&config.data, config.durability)?);
+        let store = store::Store::new(store::open_writer(&config.data, config.durability)?);
+
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let driver_thread = std::thread::Builder::new()
             .name("turnstile-driver".to_owned())
@@ -193,6 +196,13 @@ impl Server {
             Ok(Err(error)) => return Err(ServeError::Driver(error)),
             Err(_) => return Err(ServeError::Driver("the driver thread ended".to_owned())),
         }
+        let checkpoint_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpointer = store::checkpointer(
+            &config.data,
+            config.durability,
+            Duration::from_millis(500),
+            checkpoint_stop.clone(),
+        )?;
         let read = store::open(&config.data, config.durability)?;
         let state = Arc::new(api::AppState::new(
             driver.clone(),
@@ -213,6 +223,8 @@ impl Server {
             driver,
             driver_thread: Some(driver_thread),
             runtime: Some(runtime),
+            checkpoint_stop,
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -246,6 +258,11 @@ impl Drop for Server {
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
+        }
+        self.checkpoint_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
         }
     }
 }

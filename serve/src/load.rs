@@ -235,7 +235,11 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     }
 
     // Reserve: every customer once.
-    eprintln!("load: reserving: {} customers, {} seats", customers.len(), config.seats);
+    eprintln!(
+        "load: reserving: {} customers, {} seats",
+        customers.len(),
+        config.seats
+    );
     let customers = Arc::new(customers);
     let next = Arc::new(AtomicUsize::new(0));
     let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), 0u64, 0u64, 0u64)));

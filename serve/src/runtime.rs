@@ -406,7 +406,9 @@ impl<G: GatewayPort> Driver<G> {
                 Output::Cancel(timer) => self.cancel(service, Slot::Core(timer)),
                 Output::Note(note) => note_of(service, &note),
                 // To a host of this process: it shares the round's transaction.
-                Output::Send { to, msg } => self.ready.push_back((to, Peer::Service(service), *msg)),
+                Output::Send { to, msg } => {
+                    self.ready.push_back((to, Peer::Service(service), *msg))
+                }
                 other => self.after_commit.push((service, other)),
             }
         }

@@ -115,6 +115,37 @@ pub fn open(dir: &Path, durability: Durability) -> Result<Connection, StoreError
     Ok(conn)
 }
 
+/// Opens the driver's connection: like [`open`], but it never checkpoints the WAL
+/// itself (a checkpoint inside a commit is a latency spike for every request of that
+/// round); [`checkpointer`] does it beside it.
+pub fn open_writer(dir: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = open(dir, durability)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
+}
+
+/// Checkpoints the WAL of the database in `dir` every `every` until `stop` is set, on
+/// its own connection and thread, off the driver's path.
+pub fn checkpointer(
+    dir: &Path,
+    durability: Durability,
+    every: std::time::Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    let conn = open(dir, durability)?;
+    let thread = std::thread::Builder::new()
+        .name("turnstile-checkpoint".to_owned())
+        .spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(every);
+                if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(%error, "checkpoint failed");
+                }
+            }
+        })?;
+    Ok(thread)
+}
+
 /// A service's log as read back: the intact prefix, and what ended it early.
 pub struct Loaded {
     /// The service.
