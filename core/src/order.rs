@@ -455,7 +455,7 @@ impl Order {
                 actor: command.actor,
             });
         };
-        if *quantity == 0 || *quantity > 8 {
+        if *quantity == 0 || *quantity > crate::inventory::ORDER_QUANTITY_MAX {
             return Err(OrderError::InvalidQuantity {
                 quantity: *quantity,
             });

@@ -560,7 +560,10 @@ impl Customers {
                     },
                 };
                 client.order = Some(order);
-                client.quantity = plan.quantity.min(8) as u8;
+                client.quantity = plan
+                    .quantity
+                    .min(turnstile_core::inventory::ORDER_QUANTITY_MAX)
+                    as u8;
                 client.initiate = Some(message.clone());
                 client.moves_left = plan.moves;
                 self.command(client, ctx, message, Purpose::Initiate, false, None);

@@ -52,6 +52,10 @@ use crate::layout::{Layout, READ_MODELS};
 use crate::probes;
 use crate::services::Store;
 
+/// SPEC: an order is for 1 to 8 seats. The observer keeps its own copy of the rule
+/// (not the core's `ORDER_QUANTITY_MAX`), so a wrong constant there is caught here.
+const SPEC_QUANTITY_MAX: u32 = 8;
+
 /// Per section, blocked + reserved + sold ≤ capacity.
 pub const NO_OVERSELL: &str = "no_oversell";
 /// A numbered seat is in at most one hold or sold; one valid ticket per seat.
@@ -435,7 +439,9 @@ impl Observer {
                 ..
             } => {
                 let quantity = u32::from(*quantity);
-                if quantity > 8 || (section.numbered && seats.len() != quantity as usize) {
+                if quantity > SPEC_QUANTITY_MAX
+                    || (section.numbered && seats.len() != quantity as usize)
+                {
                     return violation(
                         MAX_PER_ORDER,
                         format!(
@@ -617,7 +623,7 @@ impl Observer {
                     ),
                 );
             }
-            if *quantity > 8 {
+            if u32::from(*quantity) > SPEC_QUANTITY_MAX {
                 return violation(
                     MAX_PER_ORDER,
                     format!("order {} for {quantity} seats", order.0),
@@ -679,7 +685,9 @@ impl Observer {
             }
             OrderEvent::SeatsConfirmed => (Actor::Service, Some(OrderStatus::Capturing)),
             OrderEvent::Completed { tickets } => {
-                if tickets.len() > 8 || tickets.len() != usize::from(obs.quantity) {
+                if tickets.len() > SPEC_QUANTITY_MAX as usize
+                    || tickets.len() != usize::from(obs.quantity)
+                {
                     return violation(
                         MAX_PER_ORDER,
                         format!(
