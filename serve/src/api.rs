@@ -794,7 +794,9 @@ async fn create_order(
             seats: request.seats,
         },
     };
-    let new = command(&state, caller, message).await?;
+    // A repeat (the same Idempotency-Key and body) answers as the first did: 201 with
+    // the order as it is now.
+    command(&state, caller, message).await?;
     let _ = state.driver.wait(order, settled_hold, WAIT).await;
     let view = my_order(&state, customer, order).await?;
     if view["status"] == "rejected" {
@@ -805,8 +807,6 @@ async fn create_order(
             format!("reservation refused: {cause}"),
         ));
     }
-    // A repeat (the same Idempotency-Key and body) answers as the first did.
-    let _ = new;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -1075,7 +1075,7 @@ async fn buy_listing(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let customer = caller.customer()?;
+    caller.customer()?;
     let request: Pay = parse(&body)?;
     let method = method(&request.card_token)?;
     let ticket = ticket_id(&id)?;
@@ -1130,14 +1130,27 @@ async fn buy_listing(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = customer;
     Ok(Json(json!({
         "resale": ids::public(Kind::Resale, resale.0, 0).to_string(),
         "ticket": id,
         "price": ids::Amount::new(listing.price, &state.currency),
-        "status": status.map(|s| format!("{s:?}")),
+        "status": status.map(resale_status),
     }))
     .into_response())
+}
+
+fn resale_status(status: ResaleStatus) -> &'static str {
+    match status {
+        ResaleStatus::Authorizing => "authorizing",
+        ResaleStatus::Taking => "taking",
+        ResaleStatus::Capturing => "capturing",
+        ResaleStatus::Completing => "completing",
+        ResaleStatus::Completed => "completed",
+        ResaleStatus::Declined => "declined",
+        ResaleStatus::Lost => "lost",
+        ResaleStatus::Compensated => "compensated",
+        ResaleStatus::Refunded => "refunded",
+    }
 }
 
 // ---- read models -----------------------------------------------------------------

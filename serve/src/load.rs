@@ -193,11 +193,9 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
 
     // The show: one numbered section of `seats`, rows of up to 50.
     let per_row = config.seats.clamp(1, 50);
-    let rows = config.seats.div_ceil(per_row);
     let labels: Vec<String> = (0..config.seats)
         .map(|i| format!("R{}-{}", i / per_row + 1, i % per_row + 1))
         .collect();
-    let _ = rows;
     let start = chrono::Utc::now() + chrono::Duration::days(60);
     let show = json!({
         "name": "Load test",

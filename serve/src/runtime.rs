@@ -166,7 +166,7 @@ pub struct Driver<G: GatewayPort> {
     replies: BTreeMap<u64, oneshot::Sender<Msg>>,
     next_reply: u64,
     waiters: Vec<Waiter>,
-    after_commit: Vec<(Service, Output)>,
+    after_commit: Vec<Output>,
     dirty: BTreeSet<StreamId>,
     created_shows: Vec<(ShowId, String, Timestamp)>,
     // The seat states last written to `rm_layout`, per section.
@@ -409,7 +409,7 @@ impl<G: GatewayPort> Driver<G> {
                 Output::Send { to, msg } => {
                     self.ready.push_back((to, Peer::Service(service), *msg))
                 }
-                other => self.after_commit.push((service, other)),
+                other => self.after_commit.push(other),
             }
         }
         Ok(())
@@ -465,17 +465,21 @@ impl<G: GatewayPort> Driver<G> {
         if self.store.commit()? {
             self.stats.commits += 1;
         }
-        for (from, output) in std::mem::take(&mut self.after_commit) {
+        for output in std::mem::take(&mut self.after_commit) {
             match output {
-                Output::Send { to, msg } => self.ready.push_back((to, Peer::Service(from), *msg)),
                 Output::Reply { to, msg } => {
                     if let Some(reply) = self.replies.remove(&to.0) {
                         let _ = reply.send(*msg);
                     }
                 }
                 Output::Gateway(call) => self.gateway.call(*call),
-                Output::Sync => {}
-                Output::Append(_) | Output::Arm { .. } | Output::Cancel(_) | Output::Note(_) => {}
+                // `collect` executed these already (a `Sync` is this commit).
+                Output::Sync
+                | Output::Send { .. }
+                | Output::Append(_)
+                | Output::Arm { .. }
+                | Output::Cancel(_)
+                | Output::Note(_) => {}
             }
         }
         self.wake_waiters();

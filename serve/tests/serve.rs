@@ -570,3 +570,163 @@ fn every_read_is_guarded() {
     });
     drop(server);
 }
+
+#[test]
+fn a_ticket_changes_hands_and_a_cancelled_show_refunds() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = fake_gateway();
+    let server = start(dir.path(), gateway.addr);
+    let addr = server.addr;
+    let rt = runtime();
+    rt.block_on(async {
+        let (organizer_token, _) = token(addr, "organizer").await;
+        let mut organizer = As::new(addr, &organizer_token);
+        let show = show_on_sale(&mut organizer, 6).await;
+        let (alice_token, _) = token(addr, "customer").await;
+        let (bob_token, bob_id) = token(addr, "customer").await;
+        let (carol_token, _) = token(addr, "customer").await;
+        let (mut alice, mut bob, mut carol) = (
+            As::new(addr, &alice_token),
+            As::new(addr, &bob_token),
+            As::new(addr, &carol_token),
+        );
+        let held = alice
+            .call(
+                "POST",
+                "/orders",
+                None,
+                Some(json!({ "show": show, "section": 0, "quantity": 2, "seats": ["A-3", "A-4"] })),
+            )
+            .await;
+        assert_eq!(
+            held.json()["seats"],
+            json!(["A-3", "A-4"]),
+            "{:?}",
+            held.json()
+        );
+        let order = held.json()["order"].as_str().unwrap().to_owned();
+        let paid = alice
+            .call(
+                "POST",
+                &format!("/orders/{order}/pay"),
+                None,
+                Some(json!({ "card_token": "alice" })),
+            )
+            .await
+            .json();
+        let (first, second) = (
+            paid["tickets"][0].as_str().unwrap().to_owned(),
+            paid["tickets"][1].as_str().unwrap().to_owned(),
+        );
+        // A transfer moves the ticket to Bob; Alice no longer holds it.
+        let moved = alice
+            .call(
+                "POST",
+                &format!("/tickets/{first}/transfer"),
+                None,
+                Some(json!({ "to": bob_id })),
+            )
+            .await;
+        assert_eq!(moved.status, 200, "{:?}", moved.json());
+        let bobs = bob.call("GET", "/tickets", None, None).await.json();
+        assert_eq!(bobs["tickets"][0]["ticket"], first.as_str());
+        let alices = alice.call("GET", "/tickets", None, None).await.json();
+        assert_eq!(alices["tickets"].as_array().unwrap().len(), 1);
+        // Alice lists the other for resale; Carol buys it.
+        let listed = alice
+            .call(
+                "POST",
+                &format!("/tickets/{second}/list"),
+                None,
+                Some(json!({ "price_cents": 3000 })),
+            )
+            .await;
+        assert_eq!(
+            listed.json()["listing"]["price"]["cents"],
+            3000,
+            "{:?}",
+            listed.json()
+        );
+        let bought = carol
+            .call(
+                "POST",
+                &format!("/tickets/{second}/buy"),
+                None,
+                Some(json!({ "card_token": "carol" })),
+            )
+            .await;
+        assert_eq!(bought.json()["status"], "completed", "{:?}", bought.json());
+        let carols = carol.call("GET", "/tickets", None, None).await.json();
+        assert_eq!(carols["tickets"][0]["ticket"], second.as_str());
+        assert_eq!(carols["tickets"][0]["paid"]["cents"], 3000);
+        assert_eq!(
+            alice.call("GET", "/tickets", None, None).await.json()["tickets"],
+            json!([])
+        );
+        // Bob cancels his (more than 7 days ahead: a full refund, the seat back on sale).
+        let cancelled = bob
+            .call("POST", &format!("/tickets/{first}/cancel"), None, None)
+            .await;
+        assert_eq!(
+            cancelled.json()["status"],
+            "cancelled",
+            "{:?}",
+            cancelled.json()
+        );
+        // A hold cancelled by its customer; then the organizer cancels the show.
+        let other = bob
+            .call(
+                "POST",
+                "/orders",
+                None,
+                Some(json!({ "show": show, "section": 0, "quantity": 1 })),
+            )
+            .await;
+        let other = other.json()["order"].as_str().unwrap().to_owned();
+        let dropped = bob
+            .call("POST", &format!("/orders/{other}/cancel"), None, None)
+            .await;
+        assert_eq!(dropped.json()["status"], "cancelled");
+        let gone = organizer
+            .call("POST", &format!("/shows/{show}/cancel"), None, None)
+            .await;
+        assert_eq!(gone.json()["status"], "cancelled");
+        // Carol's ticket ends with the show, and her money comes back.
+        let mut status = Value::Null;
+        for _ in 0..100 {
+            status = carol.call("GET", "/tickets", None, None).await.json()["tickets"][0]["status"]
+                .clone();
+            if status == "show_cancelled" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, "show_cancelled");
+    });
+    // The ledger: Alice's capture is refunded for the cancelled ticket; Carol's resale
+    // payment is refunded in full with the show.
+    let mut ledger = Client::new(gateway.addr, Duration::from_secs(5));
+    let mut refunded_everything = false;
+    for _ in 0..100 {
+        let rows = rt
+            .block_on(ledger.request("GET", "/ledger", &[], None))
+            .unwrap()
+            .json();
+        let resale = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resale"].is_string())
+            .cloned();
+        if let Some(resale) = resale
+            && resale["captured"] == 3000
+            && resale["refunded"] == 3000
+        {
+            refunded_everything = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(refunded_everything, "the resale buyer's money came back");
+    drop(server);
+}
