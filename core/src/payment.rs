@@ -122,7 +122,7 @@ pub enum PaymentStatus {
     Captured,
     /// Part of the capture refunded.
     PartiallyRefunded,
-    /// All of the capture refunded (or paid out).
+    /// All of the capture refunded (what a payout drew on it aside).
     Refunded,
     /// The authorization was voided.
     Voided,
@@ -799,16 +799,18 @@ fn start_void(details: &mut PaymentDetails) {
 }
 
 fn refresh_refund_status(details: &mut PaymentDetails) {
+    // The status counts refunds only: a payout to a reseller is not a refund. A payment
+    // is `Refunded` once refunds (and the payouts drawn on it) leave nothing captured.
     let out = details
         .refunded
         .checked_add(details.paid_out)
         .unwrap_or(details.captured);
-    details.status = if out >= details.captured {
-        PaymentStatus::Refunded
-    } else if out.cents() > 0 {
-        PaymentStatus::PartiallyRefunded
-    } else {
+    details.status = if details.refunded.cents() == 0 {
         PaymentStatus::Captured
+    } else if out >= details.captured {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::PartiallyRefunded
     };
 }
 

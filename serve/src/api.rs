@@ -1134,23 +1134,9 @@ async fn buy_listing(
         "resale": ids::public(Kind::Resale, resale.0, 0).to_string(),
         "ticket": id,
         "price": ids::Amount::new(listing.price, &state.currency),
-        "status": status.map(resale_status),
+        "status": status.map(ids::resale_status),
     }))
     .into_response())
-}
-
-fn resale_status(status: ResaleStatus) -> &'static str {
-    match status {
-        ResaleStatus::Authorizing => "authorizing",
-        ResaleStatus::Taking => "taking",
-        ResaleStatus::Capturing => "capturing",
-        ResaleStatus::Completing => "completing",
-        ResaleStatus::Completed => "completed",
-        ResaleStatus::Declined => "declined",
-        ResaleStatus::Lost => "lost",
-        ResaleStatus::Compensated => "compensated",
-        ResaleStatus::Refunded => "refunded",
-    }
 }
 
 // ---- read models -----------------------------------------------------------------
@@ -1272,25 +1258,39 @@ async fn history(State(state): State<Shared>, caller: Caller, Path(id): Path<Str
     let db = state.db.lock().unwrap_or_else(|e| e.into_inner());
     let mut stmt = db
         .prepare_cached(
-            "SELECT h.order_id, h.show, s.name, s.start_at, h.status, h.tickets, h.paid, h.refunded
+            "SELECT h.kind, h.purchase, h.ticket_order, h.ticket_index, h.show, s.name,
+                    s.start_at, h.status, h.tickets, h.paid, h.refunded
              FROM rm_history h LEFT JOIN rm_shows s ON s.show = h.show
-             WHERE h.customer = ?1 ORDER BY h.order_id",
+             WHERE h.customer = ?1 ORDER BY h.kind, h.purchase",
         )
         .map_err(db_error)?;
     let orders = stmt
         .query_map([customer as i64], |row| {
-            let start: Option<i64> = row.get(3)?;
-            Ok(json!({
-                "order": ids::public(Kind::Order, row.get::<_, i64>(0)? as u64, 0).to_string(),
-                "show": ids::public(Kind::Show, row.get::<_, i64>(1)? as u64, 0).to_string(),
-                "show_name": row.get::<_, Option<String>>(2)?,
+            let kind: String = row.get(0)?;
+            let purchase = row.get::<_, i64>(1)? as u64;
+            let start: Option<i64> = row.get(6)?;
+            let mut entry = json!({
+                "kind": kind,
+                "show": ids::public(Kind::Show, row.get::<_, i64>(4)? as u64, 0).to_string(),
+                "show_name": row.get::<_, Option<String>>(5)?,
                 "show_start_at": start.map(|s| ids::time(turnstile_core::Timestamp(s as u64))),
-                "status": row.get::<_, String>(4)?,
-                "tickets": row.get::<_, i64>(5)?,
-                "paid": ids::Amount::new(Money(row.get::<_, i64>(6)? as u64), &currency),
-                "refunded": ids::Amount::new(Money(row.get::<_, i64>(7)? as u64), &currency),
+                "status": row.get::<_, String>(7)?,
+                "tickets": row.get::<_, i64>(8)?,
+                "paid": ids::Amount::new(Money(row.get::<_, i64>(9)? as u64), &currency),
+                "refunded": ids::Amount::new(Money(row.get::<_, i64>(10)? as u64), &currency),
                 "upcoming": start.map(|s| s > now),
-            }))
+            });
+            if kind == "resale" {
+                let ticket_order = row.get::<_, Option<i64>>(2)?.unwrap_or_default() as u64;
+                let ticket_index = row.get::<_, Option<i64>>(3)?.unwrap_or_default() as u8;
+                entry["resale"] = ids::public(Kind::Resale, purchase, 0).to_string().into();
+                entry["ticket"] = ids::public(Kind::Ticket, ticket_order, ticket_index)
+                    .to_string()
+                    .into();
+            } else {
+                entry["order"] = ids::public(Kind::Order, purchase, 0).to_string().into();
+            }
+            Ok(entry)
         })
         .map_err(db_error)?
         .collect::<Result<Vec<_>, _>>()

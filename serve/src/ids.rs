@@ -124,6 +124,22 @@ pub fn order_status(status: turnstile_core::order::OrderStatus) -> &'static str 
     }
 }
 
+/// A resale purchase's status as the API spells it.
+pub fn resale_status(status: turnstile_core::ticket::resale::ResaleStatus) -> &'static str {
+    use turnstile_core::ticket::resale::ResaleStatus;
+    match status {
+        ResaleStatus::Authorizing => "authorizing",
+        ResaleStatus::Taking => "taking",
+        ResaleStatus::Capturing => "capturing",
+        ResaleStatus::Completing => "completing",
+        ResaleStatus::Completed => "completed",
+        ResaleStatus::Declined => "declined",
+        ResaleStatus::Lost => "lost",
+        ResaleStatus::Compensated => "compensated",
+        ResaleStatus::Refunded => "refunded",
+    }
+}
+
 /// Money as the boundary shows it: integer cents with the currency.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Amount {

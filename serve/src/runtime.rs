@@ -28,9 +28,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use turnstile_core::payment::{GatewayCall, GatewayKey, GatewayOutcome};
+use turnstile_core::read_models::customer_history::Purchase;
 use turnstile_core::read_models::{DomainEvent, StreamId};
 use turnstile_core::show::ShowEvent;
-use turnstile_core::{CustomerId, OrderId, OrganizerId, PaymentId, ShowId, Timer, Timestamp};
+use turnstile_core::{
+    CustomerId, OrderId, OrganizerId, PaymentId, ResaleId, ShowId, TicketId, Timer, Timestamp,
+};
 use turnstile_host::{
     AggregateRef, Host, HostConfig, HostTimer, Msg, Note, Output, Peer, ReplyTo, Service,
 };
@@ -555,7 +558,16 @@ impl<G: GatewayPort> Driver<G> {
                         sales.insert(show);
                     }
                 }
-                StreamId::Payment(PaymentId::Resale(_)) | StreamId::Resale(_) => {}
+                // A resale purchase is in its buyer's history, and its refunds count
+                // in the sales of the show of the order that minted the ticket.
+                StreamId::Payment(PaymentId::Resale(resale)) | StreamId::Resale(resale) => {
+                    if let Some((buyer, ticket)) = resale_buyer(&self.hosts, resale) {
+                        customers.insert(buyer);
+                        if let Some((_, show)) = order_owner(&self.hosts, ticket.order) {
+                            sales.insert(show);
+                        }
+                    }
+                }
             }
         }
         let now = self.clock;
@@ -657,20 +669,39 @@ impl<G: GatewayPort> Driver<G> {
             }
         }
         for customer in &customers {
-            for order in models.customer_history.orders(*customer, now) {
+            for entry in models.customer_history.orders(*customer, now) {
+                let (kind, purchase, ticket, status) = match entry.purchase {
+                    Purchase::Order { order, status } => {
+                        ("order", order.0, None, crate::ids::order_status(status))
+                    }
+                    Purchase::Resale {
+                        resale,
+                        ticket,
+                        status,
+                    } => (
+                        "resale",
+                        resale.0,
+                        Some(ticket),
+                        crate::ids::resale_status(status),
+                    ),
+                };
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO rm_history
-                     (customer, order_id, show, status, tickets, paid, refunded)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (customer, kind, purchase, ticket_order, ticket_index, show, status,
+                      tickets, paid, refunded)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
                 .execute(rusqlite::params![
                     customer.0 as i64,
-                    order.order.0 as i64,
-                    order.show.0 as i64,
-                    crate::ids::order_status(order.status),
-                    order.tickets,
-                    order.paid.0 as i64,
-                    order.refunded.0 as i64
+                    kind,
+                    purchase as i64,
+                    ticket.map(|ticket| ticket.order.0 as i64),
+                    ticket.map(|ticket| ticket.index),
+                    entry.show.0 as i64,
+                    status,
+                    entry.tickets,
+                    entry.paid.0 as i64,
+                    entry.refunded.0 as i64
                 ])?;
             }
         }
@@ -685,6 +716,17 @@ fn order_owner(hosts: &Hosts, order: OrderId) -> Option<(CustomerId, ShowId)> {
             .details
             .as_ref()
             .map(|details| (details.customer, details.section.show)),
+        _ => None,
+    }
+}
+
+/// The buyer and ticket of a resale purchase, from the ticket service.
+fn resale_buyer(hosts: &Hosts, resale: ResaleId) -> Option<(CustomerId, TicketId)> {
+    match hosts.aggregate(StreamId::Resale(resale))? {
+        AggregateRef::Resale(resale) => resale
+            .details
+            .as_ref()
+            .map(|details| (details.buyer, details.ticket)),
         _ => None,
     }
 }

@@ -90,13 +90,16 @@ CREATE TABLE IF NOT EXISTS rm_shows (
 );
 CREATE TABLE IF NOT EXISTS rm_history (
     customer INTEGER NOT NULL,
-    order_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    purchase INTEGER NOT NULL,
+    ticket_index INTEGER,
+    ticket_order INTEGER,
     show INTEGER NOT NULL,
     status TEXT NOT NULL,
     tickets INTEGER NOT NULL,
     paid INTEGER NOT NULL,
     refunded INTEGER NOT NULL,
-    PRIMARY KEY (customer, order_id)
+    PRIMARY KEY (customer, kind, purchase)
 );
 ";
 

@@ -584,7 +584,7 @@ fn a_ticket_changes_hands_and_a_cancelled_show_refunds() {
         let show = show_on_sale(&mut organizer, 6).await;
         let (alice_token, _) = token(addr, "customer").await;
         let (bob_token, bob_id) = token(addr, "customer").await;
-        let (carol_token, _) = token(addr, "customer").await;
+        let (carol_token, carol_id) = token(addr, "customer").await;
         let (mut alice, mut bob, mut carol) = (
             As::new(addr, &alice_token),
             As::new(addr, &bob_token),
@@ -659,6 +659,21 @@ fn a_ticket_changes_hands_and_a_cancelled_show_refunds() {
         let carols = carol.call("GET", "/tickets", None, None).await.json();
         assert_eq!(carols["tickets"][0]["ticket"], second.as_str());
         assert_eq!(carols["tickets"][0]["paid"]["cents"], 3000);
+        // The purchase is in Carol's history, as a resale of that ticket.
+        let history = carol
+            .call("GET", &format!("/customers/{carol_id}/history"), None, None)
+            .await
+            .json();
+        let entry = &history["orders"][0];
+        assert_eq!(
+            (&entry["kind"], &entry["status"], &entry["ticket"]),
+            (&json!("resale"), &json!("completed"), &json!(second)),
+            "{history:?}"
+        );
+        assert_eq!(
+            (&entry["tickets"], &entry["paid"]["cents"]),
+            (&json!(1), &json!(3000))
+        );
         assert_eq!(
             alice.call("GET", "/tickets", None, None).await.json()["tickets"],
             json!([])

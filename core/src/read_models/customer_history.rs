@@ -1,34 +1,56 @@
-//! Customer history: per customer, their orders with the show's name and date, the
-//! ticket count, the amount paid and refunded, and whether the show is upcoming.
+//! Customer history: per customer, their orders — ticket orders and resale purchases —
+//! with the show's name and date, the ticket count, the amount paid and refunded, and
+//! whether the show is upcoming.
 //!
-//! Facts arrive from three kinds of stream (show, order, payment) in any relative
-//! order, so each is stored by its own key and joined when queried; "upcoming vs past"
-//! is decided by the `now` given to the query, never stored.
+//! Facts arrive from four kinds of stream (show, order, resale, payment) in any
+//! relative order, so each is stored by its own key and joined when queried (a resale
+//! purchase finds its show through the order that minted its ticket); "upcoming vs
+//! past" is decided by the `now` given to the query, never stored.
 
 use super::{DomainEvent, Projection, StreamId};
 use crate::money::Money;
 use crate::order::{OrderEvent, OrderStatus};
 use crate::payment::PaymentEvent;
 use crate::show::ShowEvent;
+use crate::ticket::resale::{ResaleEvent, ResaleStatus};
 use crate::time::Timestamp;
-use crate::{CustomerId, OrderId, PaymentId, ShowId};
+use crate::{CustomerId, OrderId, PaymentId, ResaleId, ShowId, TicketId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One order in a customer's history.
+/// Which purchase a history entry is, and where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Purchase {
+    /// A ticket order.
+    Order {
+        /// The order.
+        order: OrderId,
+        /// Its status.
+        status: OrderStatus,
+    },
+    /// A resale purchase of one ticket.
+    Resale {
+        /// The purchase.
+        resale: ResaleId,
+        /// The ticket bought.
+        ticket: TicketId,
+        /// Its status.
+        status: ResaleStatus,
+    },
+}
+
+/// One order (a ticket order or a resale purchase) in a customer's history.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OrderHistory {
-    /// The order.
-    pub order: OrderId,
+    /// The order or resale purchase, with its status.
+    pub purchase: Purchase,
     /// The show.
     pub show: ShowId,
     /// The show's name, once its creation was seen.
     pub show_name: Option<String>,
     /// The show's start, once its creation was seen.
     pub show_start_at: Option<Timestamp>,
-    /// The order's status.
-    pub status: OrderStatus,
-    /// Tickets issued.
+    /// Tickets issued (a resale purchase: 1 once completed).
     pub tickets: u32,
     /// Money captured.
     pub paid: Money,
@@ -45,6 +67,12 @@ struct OrderFacts {
     tickets: u32,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ResaleFacts {
+    ticket: TicketId,
+    status: ResaleStatus,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct MoneyFacts {
     paid: Money,
@@ -56,32 +84,54 @@ struct MoneyFacts {
 pub struct CustomerHistory {
     shows: BTreeMap<ShowId, (String, Timestamp)>,
     orders: BTreeMap<OrderId, OrderFacts>,
-    money: BTreeMap<OrderId, MoneyFacts>,
-    by_customer: BTreeMap<CustomerId, BTreeSet<OrderId>>,
+    resales: BTreeMap<ResaleId, ResaleFacts>,
+    money: BTreeMap<PaymentId, MoneyFacts>,
+    by_customer: BTreeMap<CustomerId, BTreeSet<PaymentId>>,
 }
 
 impl CustomerHistory {
-    /// `customer`'s orders, by order id, judged upcoming or past at `now`.
+    /// `customer`'s ticket orders by order id, then resale purchases by id, judged
+    /// upcoming or past at `now`. A resale purchase appears once the order that minted
+    /// its ticket is known (it names the show).
     pub fn orders(&self, customer: CustomerId, now: Timestamp) -> Vec<OrderHistory> {
-        let Some(orders) = self.by_customer.get(&customer) else {
+        let Some(purchases) = self.by_customer.get(&customer) else {
             return Vec::new();
         };
-        orders
+        purchases
             .iter()
-            .filter_map(|order| {
-                let facts = self.orders.get(order)?;
-                let money = self.money.get(order).copied().unwrap_or_default();
-                let show = self.shows.get(&facts.show);
+            .filter_map(|payment| {
+                let (purchase, show, tickets) = match *payment {
+                    PaymentId::Order(order) => {
+                        let facts = self.orders.get(&order)?;
+                        let purchase = Purchase::Order {
+                            order,
+                            status: facts.status,
+                        };
+                        (purchase, facts.show, facts.tickets)
+                    }
+                    PaymentId::Resale(resale) => {
+                        let facts = self.resales.get(&resale)?;
+                        let show = self.orders.get(&facts.ticket.order)?.show;
+                        let purchase = Purchase::Resale {
+                            resale,
+                            ticket: facts.ticket,
+                            status: facts.status,
+                        };
+                        let tickets = u32::from(facts.status == ResaleStatus::Completed);
+                        (purchase, show, tickets)
+                    }
+                };
+                let money = self.money.get(payment).copied().unwrap_or_default();
+                let show_facts = self.shows.get(&show);
                 Some(OrderHistory {
-                    order: *order,
-                    show: facts.show,
-                    show_name: show.map(|(name, _)| name.clone()),
-                    show_start_at: show.map(|(_, start_at)| *start_at),
-                    status: facts.status,
-                    tickets: facts.tickets,
+                    purchase,
+                    show,
+                    show_name: show_facts.map(|(name, _)| name.clone()),
+                    show_start_at: show_facts.map(|(_, start_at)| *start_at),
+                    tickets,
                     paid: money.paid,
                     refunded: money.refunded,
-                    upcoming: show.map(|(_, start_at)| *start_at > now),
+                    upcoming: show_facts.map(|(_, start_at)| *start_at > now),
                 })
             })
             .collect()
@@ -104,7 +154,10 @@ impl Projection for CustomerHistory {
                 OrderEvent::Initiated {
                     customer, section, ..
                 } => {
-                    self.by_customer.entry(*customer).or_default().insert(order);
+                    self.by_customer
+                        .entry(*customer)
+                        .or_default()
+                        .insert(PaymentId::Order(order));
                     self.orders.insert(
                         order,
                         OrderFacts {
@@ -133,8 +186,36 @@ impl Projection for CustomerHistory {
                     }
                 }
             },
-            (StreamId::Payment(PaymentId::Order(order)), DomainEvent::Payment(recorded)) => {
-                let money = self.money.entry(order).or_default();
+            (StreamId::Resale(resale), DomainEvent::Resale(recorded)) => {
+                if let ResaleEvent::Started { buyer, ticket, .. } = &recorded.event {
+                    self.by_customer
+                        .entry(*buyer)
+                        .or_default()
+                        .insert(PaymentId::Resale(resale));
+                    self.resales.insert(
+                        resale,
+                        ResaleFacts {
+                            ticket: *ticket,
+                            status: ResaleStatus::Authorizing,
+                        },
+                    );
+                    return;
+                }
+                let Some(facts) = self.resales.get_mut(&resale) else {
+                    return;
+                };
+                facts.status = match &recorded.event {
+                    ResaleEvent::Started { .. } => ResaleStatus::Authorizing,
+                    ResaleEvent::Authorized => ResaleStatus::Taking,
+                    ResaleEvent::ListingTaken => ResaleStatus::Capturing,
+                    ResaleEvent::Captured => ResaleStatus::Completing,
+                    ResaleEvent::Completed => ResaleStatus::Completed,
+                    ResaleEvent::Ended { status, .. } => *status,
+                    ResaleEvent::LateAnswerUndone { .. } => facts.status,
+                };
+            }
+            (StreamId::Payment(payment), DomainEvent::Payment(recorded)) => {
+                let money = self.money.entry(payment).or_default();
                 match &recorded.event {
                     PaymentEvent::Captured { amount } => add(&mut money.paid, *amount),
                     PaymentEvent::Refunded { amount, .. } => add(&mut money.refunded, *amount),

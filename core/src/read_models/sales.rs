@@ -1,16 +1,19 @@
 //! Sales analytics: per show per UTC day, tickets sold, revenue and refunds in cents.
 //!
-//! A sale counts on the day its order completed (the capture), for the order's total;
-//! a refund counts on the day of the ticket event that asked it (a customer's
-//! cancellation by the policy, or the show's cancellation). Resale purchases move a
-//! ticket between customers and are not primary sales. Each stream's facts are kept
-//! by stream, so the order of streams does not matter.
+//! A sale counts on the day its order completed (the capture), for the order's total.
+//! A refund of a ticket counts on the day the gateway paid it (the payment's
+//! `Refunded`), whichever payment it went to (the original one or a resale buyer's),
+//! not on the day it was asked for: a refund the gateway has not paid yet is not a
+//! refund in the books. Refunds that undo a purchase that never completed (a saga's
+//! compensation) and payouts to resellers are not counted: they move no revenue.
+//! Each stream's facts are kept by stream, and a refund whose order is not known yet
+//! waits for it, so the order of streams does not matter.
 
 use super::{DomainEvent, Projection, StreamId};
 use crate::money::Money;
 use crate::order::OrderEvent;
-use crate::ticket::TicketEvent;
-use crate::{OrderId, ShowId, TicketId};
+use crate::payment::PaymentEvent;
+use crate::{OrderId, RefundId, ShowId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,7 +24,7 @@ pub struct DaySales {
     pub tickets_sold: u64,
     /// Revenue.
     pub revenue: Money,
-    /// Refunds asked.
+    /// Refunds paid by the gateway.
     pub refunds: Money,
 }
 
@@ -30,7 +33,8 @@ pub struct DaySales {
 pub struct SalesAnalytics {
     days: BTreeMap<(ShowId, u64), DaySales>,
     orders: BTreeMap<OrderId, (ShowId, Money)>,
-    tickets: BTreeMap<TicketId, ShowId>,
+    /// Refunds paid for tickets of an order whose `Initiated` is not seen yet, by day.
+    waiting: BTreeMap<OrderId, BTreeMap<u64, Money>>,
 }
 
 impl SalesAnalytics {
@@ -57,7 +61,14 @@ impl Projection for SalesAnalytics {
         match (stream, event) {
             (StreamId::Order(order), DomainEvent::Order(recorded)) => match &recorded.event {
                 OrderEvent::Initiated { section, quote, .. } => {
-                    self.orders.insert(order, (section.show, quote.total));
+                    let show = section.show;
+                    self.orders.insert(order, (show, quote.total));
+                    for (day, amount) in self.waiting.remove(&order).unwrap_or_default() {
+                        add(
+                            &mut self.days.entry((show, day)).or_default().refunds,
+                            amount,
+                        );
+                    }
                 }
                 OrderEvent::Completed { tickets } => {
                     // The quote came with the same stream's `Initiated`, so it is known.
@@ -70,26 +81,36 @@ impl Projection for SalesAnalytics {
                 }
                 _ => {}
             },
-            (StreamId::Ticket(ticket), DomainEvent::Ticket(recorded)) => {
-                let show = match &recorded.event {
-                    TicketEvent::Issued { section, .. } => {
-                        self.tickets.insert(ticket, section.show);
-                        return;
-                    }
-                    _ => match self.tickets.get(&ticket) {
-                        Some(show) => *show,
-                        None => return,
-                    },
+            (StreamId::Payment(_), DomainEvent::Payment(recorded)) => {
+                let PaymentEvent::Refunded {
+                    refund:
+                        RefundId {
+                            ticket: Some(ticket),
+                            ..
+                        },
+                    amount,
+                } = &recorded.event
+                else {
+                    return;
                 };
-                let refund = match &recorded.event {
-                    TicketEvent::Cancelled { refund, .. } => *refund,
-                    TicketEvent::ShowCancelledRefunded { refunds } => {
-                        Money::sum(refunds.iter().map(|(_, amount)| *amount)).unwrap_or_default()
+                // A ticket is minted by its order: the order names the show.
+                let day = recorded.now.utc_day();
+                match self.orders.get(&ticket.order) {
+                    Some((show, _)) => {
+                        add(
+                            &mut self.days.entry((*show, day)).or_default().refunds,
+                            *amount,
+                        );
                     }
-                    _ => return,
-                };
-                let day = self.days.entry((show, recorded.now.utc_day())).or_default();
-                add(&mut day.refunds, refund);
+                    None => add(
+                        self.waiting
+                            .entry(ticket.order)
+                            .or_default()
+                            .entry(day)
+                            .or_default(),
+                        *amount,
+                    ),
+                }
             }
             _ => {}
         }

@@ -512,7 +512,10 @@ impl Ticket {
                     Some(Listing {
                         price: asked,
                         taken_by: None,
-                    }) if asked == *price && now < details.start_at && *buyer != details.owner => {
+                    }) if asked == *price
+                        && before_change_cutoff(now, details.start_at)
+                        && *buyer != details.owner =>
+                    {
                         TicketEvent::ListingTaken {
                             resale: *resale,
                             buyer: *buyer,
@@ -534,6 +537,11 @@ impl Ticket {
             TicketCommand::CompleteResale { resale } => {
                 by_service()?;
                 valid()?;
+                // Ownership never moves at or after the start: the resale is undone
+                // (its capture refunded) and the ticket stays with the seller.
+                if now >= details.start_at {
+                    return Err(TicketError::ShowStarted);
+                }
                 match details.listing {
                     Some(Listing {
                         price,
@@ -724,8 +732,9 @@ impl Aggregate for Ticket {
                     listing.taken_by = None;
                 }
                 // A ticket no longer valid (its show was cancelled while the resale was
-                // in flight) has its listing withdrawn rather than put back.
-                if details.status != TicketStatus::Valid {
+                // in flight), or whose show has started, has its listing withdrawn
+                // rather than put back: the seller keeps it, unlisted.
+                if details.status != TicketStatus::Valid || event.now >= details.start_at {
                     details.listing = None;
                 }
             }

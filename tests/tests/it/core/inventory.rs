@@ -771,3 +771,27 @@ fn the_eighth_ticket_of_a_full_order_returns_its_own_seat() {
     let counts = host.state().counts();
     assert_eq!((counts.sold, counts.available), (0, 10));
 }
+
+#[test]
+fn a_rejected_command_is_not_remembered_and_its_id_is_judged_afresh() {
+    // Pins down: SPEC's idempotency: only accepted commands are remembered. A reserve refused (quantity 9, then 3 of 2 free) leaves its id free: the same id with valid content is accepted, then repeats, and only then conflicts with different content.
+    let mut host = open_section(general(2, 1_000), START);
+    let id = CommandId(77);
+    let send = |host: &mut Host<Inventory>, quantity| {
+        host.send_with_id(&(), id, Actor::Service, T0, reserve(1, quantity, T0))
+    };
+    assert_eq!(
+        send(&mut host, 9).rejection(),
+        InventoryError::InvalidQuantity { quantity: 9 }
+    );
+    assert!(matches!(
+        send(&mut host, 3).rejection(),
+        InventoryError::InsufficientInventory { .. }
+    ));
+    let accepted = send(&mut host, 2).new_event();
+    assert_eq!(send(&mut host, 2), Outcome::Repeat(accepted));
+    assert_eq!(
+        send(&mut host, 1).rejection(),
+        InventoryError::IdempotencyConflict { command: id }
+    );
+}

@@ -450,3 +450,61 @@ fn refund_shares_equal_the_100_50_0_policy_for_any_distance() {
     }
     QuickCheck::new().quickcheck(property as fn(u32, u8) -> bool);
 }
+
+#[test]
+fn a_payout_to_a_reseller_is_not_a_refund() {
+    // Pins down: SPEC's status counts refunds only: after a payout the payment stays Captured; a refund of the rest makes it Refunded, a smaller one PartiallyRefunded.
+    let payout = PayoutId {
+        resale: turnstile_core::ResaleId(1),
+    };
+    let mut host = captured();
+    service(
+        &mut host,
+        PaymentCommand::Payout {
+            payout,
+            amount: Money(4_000),
+            to: CustomerId(2),
+        },
+    )
+    .new_event();
+    reply(
+        &mut host,
+        key(Operation::Payout(payout), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Captured));
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund: refund_id(0),
+            amount: Money(1_000),
+        },
+    )
+    .new_event();
+    reply(
+        &mut host,
+        key(Operation::Refund(refund_id(0)), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(
+        host.state().status(),
+        Some(PaymentStatus::PartiallyRefunded)
+    );
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund: refund_id(1),
+            amount: Money(5_000),
+        },
+    )
+    .new_event();
+    reply(
+        &mut host,
+        key(Operation::Refund(refund_id(1)), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Refunded));
+}

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use turnstile_core::inventory::{InventoryCommand, SeatSelection};
 use turnstile_core::order::{OrderCommand, OrderStatus};
+use turnstile_core::read_models::customer_history::Purchase;
 use turnstile_core::read_models::{Published, ReadModels};
 use turnstile_core::ticket::TicketCommand;
 use turnstile_core::time::{DAY_MS, MINUTE_MS};
@@ -88,14 +89,22 @@ fn render(read_models: &ReadModels, now: Timestamp) -> String {
     }
     for customer in [ALICE, BOB, CAROL] {
         for order in read_models.customer_history.orders(customer, now) {
+            let (what, status) = match order.purchase {
+                Purchase::Order { order, status } => {
+                    (format!("order {}", order.0), format!("{status:?}"))
+                }
+                Purchase::Resale { resale, status, .. } => {
+                    (format!("resale {}", resale.0), format!("{status:?}"))
+                }
+            };
             writeln!(
                 out,
-                "customer {}: order {} for {} starting day +{}: {:?}, tickets {}, paid {}, refunded {}, {}",
+                "customer {}: {} for {} starting day +{}: {}, tickets {}, paid {}, refunded {}, {}",
                 customer.0,
-                order.order.0,
+                what,
                 order.show_name.as_deref().unwrap_or("?"),
                 order.show_start_at.map_or(0, |at| (at.0 - T0.0) / DAY_MS),
-                order.status,
+                status,
                 order.tickets,
                 order.paid,
                 order.refunded,
@@ -171,13 +180,16 @@ fn the_read_models_equal_the_write_side_once_quiet() {
             .customer_history
             .orders(customer, world.now)
         {
-            let ledger = world.ledger(order.order);
+            let Purchase::Order { order: id, status } = order.purchase else {
+                continue;
+            };
+            let ledger = world.ledger(id);
             assert_eq!(
                 (order.paid, order.refunded),
                 (ledger.captured, ledger.refunded),
                 "{order:?}"
             );
-            assert_eq!(Some(order.status), world.order_status(order.order));
+            assert_eq!(Some(status), world.order_status(id));
         }
     }
 }
@@ -371,7 +383,9 @@ fn read_models_against_prediction(plans: &[Planned], seed: u64) -> Result<(), Te
             let history = read_models
                 .customer_history
                 .orders(customers[plan.customer], world.now);
-            let entry = history.iter().find(|entry| entry.order == order);
+            let entry = history.iter().find(
+                |entry| matches!(entry.purchase, Purchase::Order { order: id, .. } if id == order),
+            );
             prop_assert!(entry.is_some(), "{:?} missing", order);
             let entry = entry.expect("checked");
             let (status, tickets, paid) = match plan.fate {
@@ -389,8 +403,11 @@ fn read_models_against_prediction(plans: &[Planned], seed: u64) -> Result<(), Te
             } else {
                 Money::ZERO
             };
+            let Purchase::Order { status: found, .. } = entry.purchase else {
+                unreachable!("found by order id")
+            };
             prop_assert_eq!(
-                (entry.status, entry.tickets, entry.paid, entry.refunded),
+                (found, entry.tickets, entry.paid, entry.refunded),
                 (status, tickets, paid, refunded),
                 "{:?}",
                 order
@@ -418,4 +435,94 @@ fn a_sale_counts_on_the_utc_day_it_completed_to_the_millisecond() {
     let after = world.read_models.sales.day(ShowId(1), midnight.utc_day());
     assert_eq!((before.tickets_sold, before.revenue), (1, Money(5_000)));
     assert_eq!((after.tickets_sold, after.revenue), (1, Money(5_000)));
+}
+
+#[test]
+fn a_refund_counts_in_sales_on_the_day_the_gateway_pays_it() {
+    // Pins down: SPEC's sales timing: a ticket cancelled on one day whose refund the gateway pays two days later counts on the later day, not on the day it was asked.
+    let mut world = MiniWorld::with_show(START, vec![general(50, 2_000)]);
+    buy(&mut world, ALICE, 1, 1, None);
+    world.gateway.script.insert(
+        (
+            turnstile_core::PaymentId::Order(OrderId(1)),
+            CallKind::Refund,
+        ),
+        [Scripted::Hold].into(),
+    );
+    let asked = world.now.utc_day();
+    world
+        .ticket_command(
+            ALICE,
+            TicketId {
+                order: OrderId(1),
+                index: 0,
+            },
+            TicketCommand::Cancel,
+        )
+        .unwrap();
+    world.settle();
+    assert_eq!(
+        world.read_models.sales.day(ShowId(1), asked).refunds,
+        Money::ZERO
+    );
+    world.advance(2 * DAY_MS);
+    world.release_gateway(Scripted::Approve);
+    let paid = world.now.utc_day();
+    assert_eq!(
+        world.read_models.sales.day(ShowId(1), asked).refunds,
+        Money::ZERO
+    );
+    assert_eq!(
+        world.read_models.sales.day(ShowId(1), paid).refunds,
+        Money(2_000)
+    );
+}
+
+#[test]
+fn a_resale_purchase_is_in_its_buyers_history() {
+    // Pins down: customer history lists resale purchases beside ticket orders: the buyer sees the purchase with its show, one ticket and what they paid; the seller's order is unchanged.
+    let mut world = MiniWorld::with_show(START, vec![general(50, 2_000)]);
+    buy(&mut world, ALICE, 1, 1, None);
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    world
+        .ticket_command(
+            ALICE,
+            ticket,
+            TicketCommand::List {
+                price: Money(1_500),
+            },
+        )
+        .unwrap();
+    world
+        .buy_resale(BOB, turnstile_core::ResaleId(7), ticket, Money(1_500))
+        .unwrap();
+    world.settle();
+    let history = world.read_models.customer_history.orders(BOB, world.now);
+    assert_eq!(history.len(), 1, "{history:?}");
+    let entry = &history[0];
+    assert_eq!(
+        entry.purchase,
+        Purchase::Resale {
+            resale: turnstile_core::ResaleId(7),
+            ticket,
+            status: turnstile_core::ticket::resale::ResaleStatus::Completed,
+        }
+    );
+    assert_eq!(
+        (
+            entry.show,
+            entry.show_name.as_deref(),
+            entry.tickets,
+            entry.paid
+        ),
+        (ShowId(1), Some("The Show"), 1, Money(1_500))
+    );
+    let alice = world.read_models.customer_history.orders(ALICE, world.now);
+    assert_eq!(
+        (alice.len(), alice[0].paid, alice[0].tickets),
+        (1, Money(2_000), 1)
+    );
 }

@@ -723,3 +723,53 @@ fn a_transferred_ticket_of_a_cancelled_show_is_refunded_to_the_payment_that_boug
     assert_eq!(status(&world, ticket), TicketStatus::ShowCancelled);
     no_violations(&world);
 }
+
+#[test]
+fn a_listing_can_be_taken_only_until_twenty_four_hours_before_the_start() {
+    // Pins down: a resale authorized at start − 24 h takes the listing and completes; one at start − 24 h + 1 ms loses it, is voided with nothing captured, and the ticket stays its owner's, still listed.
+    let mut world = world();
+    let first = buy(&mut world, ALICE, 1);
+    let second = buy(&mut world, ALICE, 2);
+    world.ticket_command(ALICE, first, list(R)).unwrap();
+    world.ticket_command(ALICE, second, list(R)).unwrap();
+    world.now = Timestamp(START.0 - 24 * HOUR_MS);
+    world.buy_resale(BOB, ResaleId(1), first, R).unwrap();
+    world.settle();
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Completed);
+    assert_eq!(owner(&world, first), BOB);
+    world.advance(1);
+    world.buy_resale(CAROL, ResaleId(2), second, R).unwrap();
+    world.settle();
+    assert_eq!(resale_status(&world, 2), ResaleStatus::Lost);
+    assert_eq!(owner(&world, second), ALICE);
+    let lost = world.gateway.ledger(PaymentId::Resale(ResaleId(2)));
+    assert!(lost.voided && lost.captured == Money::ZERO, "{lost:?}");
+    no_violations(&world);
+}
+
+#[test]
+fn a_resale_captured_at_the_start_is_undone_and_the_seller_keeps_the_ticket_unlisted() {
+    // Pins down: ownership never moves at or after the start: a capture answered then is refunded in full, the ticket stays with the seller, unlisted, and no payout is made.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    world.gateway.script.insert(
+        (PaymentId::Resale(ResaleId(1)), CallKind::Capture),
+        [Scripted::Hold].into(),
+    );
+    world.now = Timestamp(START.0 - 2 * DAY_MS);
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    world.now = START;
+    world.release_gateway(Scripted::Approve);
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Refunded);
+    let details = world.tickets[&ticket].state().details.clone().unwrap();
+    assert_eq!(
+        (details.owner, details.status, details.listing),
+        (ALICE, TicketStatus::Valid, None)
+    );
+    let resale = world.gateway.ledger(PaymentId::Resale(ResaleId(1)));
+    assert_eq!((resale.captured, resale.refunded), (R, R));
+    assert_eq!(world.gateway.payouts.get(&ALICE), None);
+    no_violations(&world);
+}
