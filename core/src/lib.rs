@@ -232,6 +232,12 @@ pub enum Timer {
         /// The show.
         show: ShowId,
     },
+    /// The next retry of a payment's refund, void or payout the gateway declined, or of
+    /// a status query it could not answer (the payment service).
+    PaymentRetry {
+        /// The payment.
+        payment: PaymentId,
+    },
 }
 
 impl Timer {
@@ -267,6 +273,17 @@ impl Timer {
                 id: CommandId::derive(&[ids::tag::TIMER, 3, show.0, at.0]),
                 body: show::ShowCommand::Start,
             },
+            Timer::PaymentRetry { payment } => {
+                let (kind, id) = match payment {
+                    PaymentId::Order(order) => (0, order.0),
+                    PaymentId::Resale(resale) => (1, resale.0),
+                };
+                Message::Payment {
+                    payment,
+                    id: CommandId::derive(&[ids::tag::TIMER, 4, kind, id, at.0]),
+                    body: payment::PaymentCommand::RetryDue,
+                }
+            }
         }
     }
 }

@@ -8,20 +8,38 @@
 //! before the saga hears anything; a call the gateway never saw is reissued with the
 //! same key. Refunds and payouts draw on captured money only and each has a
 //! deterministic id.
+//!
+//! Money we owe is never abandoned. A refund, void or payout the gateway declines is
+//! retried under the same refund or payout id, with the next attempt's key (the gateway
+//! remembers a declined key's answer), after a backoff that doubles from
+//! [`RETRY_BACKOFF_FIRST_MS`] up to [`RETRY_BACKOFF_MAX_MS`], for as long as it takes; a
+//! status query the gateway cannot answer either (it is down) is repeated on the same
+//! backoff. The payment arms [`Timer::PaymentRetry`] for its earliest retry, so a
+//! restarted service resumes the schedule from the log.
 
 use crate::ids::{PayoutId, RefundId};
 use crate::money::Money;
 use crate::time::Timestamp;
 use crate::{
     Actor, Admission, Aggregate, ArmedTimer, CommandId, CustomerId, Decision, Effect, Effects,
-    Envelope, GuardError, Journal, PaymentId, Recorded, order, recorded, ticket,
+    Envelope, GuardError, Journal, PaymentId, Recorded, Timer, order, recorded, ticket,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A refund or payout declined by the gateway is retried with a fresh key this many
-/// times before it is abandoned for an operator.
-pub const GATEWAY_ATTEMPTS_MAX: u8 = 8;
+/// The wait before the first retry of a declined refund, void or payout (or of a status
+/// query answered `Unknown`).
+pub const RETRY_BACKOFF_FIRST_MS: u64 = 1_000;
+
+/// The longest wait between two retries: the backoff doubles up to this cap.
+pub const RETRY_BACKOFF_MAX_MS: u64 = 10 * 60 * 1_000;
+
+/// The wait before the retry that follows `failures` consecutive failures (1-based):
+/// 1 s, 2 s, 4 s … doubling, never more than [`RETRY_BACKOFF_MAX_MS`].
+pub fn retry_backoff_ms(failures: u32) -> u64 {
+    let doublings = failures.saturating_sub(1).min(20);
+    (RETRY_BACKOFF_FIRST_MS << doublings).min(RETRY_BACKOFF_MAX_MS)
+}
 
 /// How a customer pays: an opaque token from their client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,8 +70,8 @@ pub struct GatewayKey {
     pub payment: PaymentId,
     /// The operation.
     pub operation: Operation,
-    /// 0 for the first call; a declined refund or payout is retried with the next.
-    pub attempt: u8,
+    /// 0 for the first call; a declined refund, void or payout is retried with the next.
+    pub attempt: u32,
 }
 
 /// What a gateway call asks.
@@ -176,6 +194,8 @@ pub enum PaymentCommand {
         /// The answer.
         outcome: GatewayOutcome,
     },
+    /// The payment's retry timer fired: send every retry now due (system).
+    RetryDue,
 }
 
 /// What happened to a payment.
@@ -250,16 +270,27 @@ pub enum PaymentEvent {
         /// The call.
         key: GatewayKey,
     },
-    /// A call is (re)sent with `key` (the gateway never saw it, or a declined refund or
-    /// payout is retried with the next attempt).
+    /// A call is resent with the same `key`: the gateway never saw it.
     CallReissued {
-        /// The key of the new call.
+        /// The key of the call.
         key: GatewayKey,
     },
-    /// A refund or payout was declined [`GATEWAY_ATTEMPTS_MAX`] times.
-    OperationAbandoned {
-        /// The operation.
-        operation: Operation,
+    /// The gateway declined a refund, void or payout, or could not answer a status
+    /// query: the call (with `key`, the next attempt for a decline) or the status query
+    /// (`resolve`, the same key) goes again at `at`.
+    RetryScheduled {
+        /// The key the retry uses.
+        key: GatewayKey,
+        /// When.
+        at: Timestamp,
+        /// Whether the retry is a status query (the outcome is unknown) rather than
+        /// the call itself.
+        resolve: bool,
+    },
+    /// The retries due at the timer's firing are sent.
+    RetriesSent {
+        /// The operations retried.
+        operations: Vec<Operation>,
     },
 }
 
@@ -323,6 +354,13 @@ pub enum OperationStatus {
     InFlight,
     /// Outcome unknown; status query sent.
     Resolving,
+    /// Declined (a refund, void or payout) or still unknown: waiting to go again.
+    Waiting {
+        /// When the retry is due.
+        at: Timestamp,
+        /// The retry is a status query (the outcome is unknown), not the call.
+        resolve: bool,
+    },
     /// Done.
     Approved,
     /// Refused for good.
@@ -335,7 +373,9 @@ pub struct OperationState {
     /// What the call asks.
     pub request: GatewayRequest,
     /// The current attempt.
-    pub attempt: u8,
+    pub attempt: u32,
+    /// Consecutive failures (declines, unanswerable status queries): the backoff.
+    pub failures: u32,
     /// Where it is.
     pub status: OperationStatus,
 }
@@ -395,6 +435,31 @@ impl PaymentDetails {
             )
         })
     }
+
+    /// When the earliest retry is due, if one waits.
+    pub fn next_retry(&self) -> Option<Timestamp> {
+        self.operations
+            .values()
+            .filter_map(|state| match state.status {
+                OperationStatus::Waiting { at, .. } => Some(at),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Refunds, voids and payouts asked and not yet settled by the gateway.
+    pub fn owed(&self) -> impl Iterator<Item = (Operation, &OperationState)> {
+        self.operations.iter().filter_map(|(operation, state)| {
+            let owed = matches!(
+                operation,
+                Operation::Void | Operation::Refund(_) | Operation::Payout(_)
+            ) && !matches!(
+                state.status,
+                OperationStatus::Approved | OperationStatus::Declined
+            );
+            owed.then_some((*operation, state))
+        })
+    }
 }
 
 /// The state of one payment.
@@ -445,7 +510,12 @@ impl Payment {
         &self,
         command: &Envelope<PaymentCommand>,
     ) -> Result<Option<PaymentEvent>, PaymentError> {
-        if command.actor != Actor::Service {
+        // The retry timer is the system's; everything else comes from our services.
+        let expected = match command.body {
+            PaymentCommand::RetryDue => Actor::System,
+            _ => Actor::Service,
+        };
+        if command.actor != expected {
             return Err(PaymentError::NotAuthorized {
                 actor: command.actor,
             });
@@ -552,7 +622,21 @@ impl Payment {
                 }
             }
             PaymentCommand::GatewayReplied { key, outcome } => {
-                return Ok(Payment::on_reply(details, *key, *outcome));
+                return Ok(Payment::on_reply(details, *key, *outcome, command.now));
+            }
+            PaymentCommand::RetryDue => {
+                let operations: Vec<Operation> = details
+                    .operations
+                    .iter()
+                    .filter(|(_, state)| {
+                        matches!(state.status, OperationStatus::Waiting { at, .. } if at <= command.now)
+                    })
+                    .map(|(operation, _)| *operation)
+                    .collect();
+                if operations.is_empty() {
+                    return Ok(None); // A stale timer.
+                }
+                PaymentEvent::RetriesSent { operations }
             }
         };
         Ok(Some(event))
@@ -562,13 +646,17 @@ impl Payment {
         details: &PaymentDetails,
         key: GatewayKey,
         outcome: GatewayOutcome,
+        now: Timestamp,
     ) -> Option<PaymentEvent> {
         let state = details.operations.get(&key.operation)?;
+        let waiting_to_resolve =
+            matches!(state.status, OperationStatus::Waiting { resolve: true, .. });
         if key.payment != details.payment
             || key.attempt != state.attempt
-            || !details.in_flight(key.operation)
+            || !(details.in_flight(key.operation) || waiting_to_resolve)
         {
-            // Late, duplicated or stale: the operation was already settled.
+            // Late, duplicated or stale: the operation was already settled, or moved on
+            // to another attempt.
             return None;
         }
         let amount = match state.request {
@@ -578,21 +666,19 @@ impl Payment {
             | GatewayRequest::Payout { amount, .. } => amount,
             GatewayRequest::Void | GatewayRequest::Status => Money::ZERO,
         };
-        let retry = || {
-            if key.attempt + 1 >= GATEWAY_ATTEMPTS_MAX {
-                PaymentEvent::OperationAbandoned {
-                    operation: key.operation,
-                }
-            } else {
-                PaymentEvent::CallReissued {
-                    key: GatewayKey {
-                        attempt: key.attempt + 1,
-                        ..key
-                    },
+        let retry_at = now.plus(retry_backoff_ms(state.failures.saturating_add(1)));
+        Some(match (outcome, key.operation) {
+            // A status query waiting for its turn: a late "unknown" changes nothing.
+            (GatewayOutcome::Unknown, _) if waiting_to_resolve => return None,
+            // The status query could not tell either (the gateway is down): ask again
+            // after the backoff.
+            (GatewayOutcome::Unknown, _) if state.status == OperationStatus::Resolving => {
+                PaymentEvent::RetryScheduled {
+                    key,
+                    at: retry_at,
+                    resolve: true,
                 }
             }
-        };
-        Some(match (outcome, key.operation) {
             (GatewayOutcome::Unknown, _) => PaymentEvent::OutcomeUnknown { key },
             (GatewayOutcome::NotFound, _) => PaymentEvent::CallReissued { key },
             (GatewayOutcome::Approved, Operation::Authorize) => PaymentEvent::Authorized { amount },
@@ -606,7 +692,18 @@ impl Payment {
             (GatewayOutcome::Approved, Operation::Payout(payout)) => {
                 PaymentEvent::PaidOut { payout, amount }
             }
-            (GatewayOutcome::Declined, _) => retry(),
+            // Money we owe: never abandoned. The next attempt's key, after the backoff.
+            (
+                GatewayOutcome::Declined,
+                Operation::Void | Operation::Refund(_) | Operation::Payout(_),
+            ) => PaymentEvent::RetryScheduled {
+                key: GatewayKey {
+                    attempt: key.attempt.saturating_add(1),
+                    ..key
+                },
+                at: retry_at,
+                resolve: false,
+            },
         })
     }
 
@@ -631,6 +728,31 @@ impl Payment {
                 effects.extend(call(Operation::Payout(*payout)));
             }
             PaymentEvent::CallReissued { key } => effects.extend(call(key.operation)),
+            // A capture that lands on a wanted void started the refund of it all.
+            PaymentEvent::Captured { .. } => {
+                let whole = Operation::Refund(RefundId {
+                    payment: after.payment,
+                    ticket: None,
+                });
+                if after.in_flight(whole) {
+                    effects.extend(call(whole));
+                }
+            }
+            PaymentEvent::RetriesSent { operations } => {
+                for operation in operations {
+                    let Some(state) = after.operations.get(operation) else {
+                        continue;
+                    };
+                    let request = match state.status {
+                        OperationStatus::Resolving => GatewayRequest::Status,
+                        _ => state.request,
+                    };
+                    effects.push(Effect::Gateway(GatewayCall {
+                        key: after.key(*operation),
+                        request,
+                    }));
+                }
+            }
             PaymentEvent::OutcomeUnknown { key } => {
                 effects.push(Effect::Gateway(GatewayCall {
                     key: *key,
@@ -663,6 +785,7 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
             OperationState {
                 request,
                 attempt: 0,
+                failures: 0,
                 status: OperationStatus::InFlight,
             },
         );
@@ -692,8 +815,26 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
                 .captured
                 .checked_add(*amount)
                 .unwrap_or(details.captured);
-            details.void_wanted = false;
             settle(details, Operation::Capture, OperationStatus::Approved);
+            if details.void_wanted {
+                // A void asked while the capture was in flight: the money is captured
+                // now, so what we owe back is the whole capture, refunded.
+                details.void_wanted = false;
+                let refund = RefundId {
+                    payment: details.payment,
+                    ticket: None,
+                };
+                let owed = details.refundable();
+                if owed.cents() > 0 && !details.operations.contains_key(&Operation::Refund(refund))
+                {
+                    details.committed = details.captured;
+                    start_operation(
+                        details,
+                        Operation::Refund(refund),
+                        GatewayRequest::Refund { amount: owed },
+                    );
+                }
+            }
         }
         PaymentEvent::CaptureDeclined => {
             settle(details, Operation::Capture, OperationStatus::Declined);
@@ -769,14 +910,28 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
                 state.status = OperationStatus::InFlight;
             }
         }
-        PaymentEvent::OperationAbandoned { operation } => {
-            if let Some(state) = details.operations.get(operation).copied()
-                && let GatewayRequest::Refund { amount } | GatewayRequest::Payout { amount, .. } =
-                    state.request
-            {
-                details.committed = details.committed.checked_sub(amount).unwrap_or(Money::ZERO);
+        PaymentEvent::RetryScheduled { key, at, resolve } => {
+            if let Some(state) = details.operations.get_mut(&key.operation) {
+                state.attempt = key.attempt;
+                state.failures = state.failures.saturating_add(1);
+                state.status = OperationStatus::Waiting {
+                    at: *at,
+                    resolve: *resolve,
+                };
             }
-            settle(details, *operation, OperationStatus::Declined);
+        }
+        PaymentEvent::RetriesSent { operations } => {
+            for operation in operations {
+                if let Some(state) = details.operations.get_mut(operation)
+                    && let OperationStatus::Waiting { resolve, .. } = state.status
+                {
+                    state.status = if resolve {
+                        OperationStatus::Resolving
+                    } else {
+                        OperationStatus::InFlight
+                    };
+                }
+            }
         }
     }
 }
@@ -788,14 +943,21 @@ fn settle(details: &mut PaymentDetails, operation: Operation, status: OperationS
 }
 
 fn start_void(details: &mut PaymentDetails) {
-    details
-        .operations
-        .entry(Operation::Void)
-        .or_insert(OperationState {
-            request: GatewayRequest::Void,
+    if !details.operations.contains_key(&Operation::Void) {
+        start_operation(details, Operation::Void, GatewayRequest::Void);
+    }
+}
+
+fn start_operation(details: &mut PaymentDetails, operation: Operation, request: GatewayRequest) {
+    details.operations.insert(
+        operation,
+        OperationState {
+            request,
             attempt: 0,
+            failures: 0,
             status: OperationStatus::InFlight,
-        });
+        },
+    );
 }
 
 fn refresh_refund_status(details: &mut PaymentDetails) {
@@ -835,14 +997,26 @@ impl Aggregate for Payment {
         let event = recorded(command, fingerprint, event);
         let mut after = self.clone();
         after.apply(&event);
-        let effects = after
+        let mut effects = after
             .details
             .as_ref()
-            .map(|details| Payment::effects_of(details, &event));
-        Ok(Decision::Accepted {
-            event,
-            effects: effects.unwrap_or_default(),
-        })
+            .map(|details| Payment::effects_of(details, &event))
+            .unwrap_or_default();
+        // The retry timer always follows the earliest retry still waiting: armed,
+        // moved or disarmed whenever an event changes it.
+        let before = self.details.as_ref().and_then(PaymentDetails::next_retry);
+        if let Some(details) = after.details.as_ref()
+            && details.next_retry() != before
+        {
+            let timer = Timer::PaymentRetry {
+                payment: details.payment,
+            };
+            effects.push(match details.next_retry() {
+                Some(at) => Effect::Arm(ArmedTimer { timer, at }),
+                None => Effect::Disarm(timer),
+            });
+        }
+        Ok(Decision::Accepted { event, effects })
     }
 
     fn apply(&mut self, event: &Recorded<PaymentEvent>) {
@@ -863,6 +1037,7 @@ impl Aggregate for Payment {
                         method: *method,
                     },
                     attempt: 0,
+                    failures: 0,
                     status: OperationStatus::InFlight,
                 },
             );
@@ -887,7 +1062,18 @@ impl Aggregate for Payment {
     }
 
     fn timers(&self) -> Vec<ArmedTimer> {
-        Vec::new()
+        self.details
+            .as_ref()
+            .and_then(|details| {
+                Some(ArmedTimer {
+                    timer: Timer::PaymentRetry {
+                        payment: details.payment,
+                    },
+                    at: details.next_retry()?,
+                })
+            })
+            .into_iter()
+            .collect()
     }
 
     fn version(&self) -> u64 {

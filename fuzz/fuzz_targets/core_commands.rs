@@ -128,6 +128,7 @@ enum PaymentOp {
         attempt: u8,
         outcome: u8,
     },
+    RetryDue,
 }
 
 fn actor(pick: ActorPick) -> Actor {
@@ -411,6 +412,7 @@ fuzz_target!(|input: Input| {
                 amount: Money(u64::from(*amount)),
                 to: CustomerId(u64::from(*to % 3)),
             },
+            PaymentOp::RetryDue => PaymentCommand::RetryDue,
             PaymentOp::Replied {
                 operation,
                 attempt,
@@ -432,7 +434,7 @@ fuzz_target!(|input: Input| {
                     key: GatewayKey {
                         payment: id,
                         operation,
-                        attempt: attempt % 3,
+                        attempt: u32::from(attempt % 3),
                     },
                     outcome: [
                         GatewayOutcome::Approved,

@@ -4,8 +4,10 @@
 //! moves no money and gets the recorded answer; a status query by key answers what
 //! happened to that call (or that it never arrived). It approves or declines
 //! authorizations (and, rarely, captures), times out with the money moved or not,
-//! answers late and answers twice, at rates drawn per run ([`GatewayProfile`]). It
-//! never crashes, and it does not protect us from ourselves: it captures, refunds and
+//! answers late and answers twice, at rates drawn per run ([`GatewayProfile`]); in some
+//! runs it has a long outage (a minute to two hours of virtual time) in which it
+//! declines or leaves unknown every call and can answer no status query. It never
+//! crashes, and it does not protect us from ourselves: it captures, refunds and
 //! pays out whatever a valid key asks. Its [`Ledger`] is the truth about money; the
 //! invariants read it, never our payment records alone.
 
@@ -40,6 +42,10 @@ pub struct GatewayProfile {
     pub twice_per_mille: u64,
     /// Calls the gateway stalls on for minutes before executing (ignoring resends).
     pub stall_per_mille: u64,
+    /// A long outage: from this time (ms on the gateway's clock, since the run began)…
+    pub outage_from_ms: u64,
+    /// …for this long (0 = none): every call is declined or left unknown, unexecuted.
+    pub outage_ms: u64,
 }
 
 impl GatewayProfile {
@@ -68,6 +74,14 @@ impl GatewayProfile {
         };
         let twice_per_mille = rate(setup, 300);
         let stall_per_mille = rate(setup, 100);
+        // One run in eight has a long outage: 1, 2, 4 … 128 minutes, starting within
+        // the first 20 minutes (a shrunk run has none).
+        let (outage_from_ms, outage_ms) = if setup.draw(7) == 7 {
+            let from = setup.range(0, 20 * 60_000);
+            (from, 60_000 << setup.draw(7))
+        } else {
+            (0, 0)
+        };
         Self {
             decline_per_mille,
             capture_decline_per_mille,
@@ -77,7 +91,16 @@ impl GatewayProfile {
             late_ms_max,
             twice_per_mille,
             stall_per_mille,
+            outage_from_ms,
+            outage_ms,
         }
+    }
+
+    /// Whether the gateway is down at `now_ms` (since the run began).
+    pub fn down_at(&self, now_ms: u64) -> bool {
+        self.outage_ms > 0
+            && now_ms >= self.outage_from_ms
+            && now_ms - self.outage_from_ms < self.outage_ms
     }
 }
 
@@ -85,7 +108,7 @@ impl fmt::Display for GatewayProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "gateway: decline={}‰ capture_decline={}‰ timeout={}‰(moved {}‰) late={}‰(≤{}ms) twice={}‰ stall={}‰",
+            "gateway: decline={}‰ capture_decline={}‰ timeout={}‰(moved {}‰) late={}‰(≤{}ms) twice={}‰ stall={}‰ outage={}",
             self.decline_per_mille,
             self.capture_decline_per_mille,
             self.timeout_per_mille,
@@ -93,7 +116,16 @@ impl fmt::Display for GatewayProfile {
             self.late_per_mille,
             self.late_ms_max,
             self.twice_per_mille,
-            self.stall_per_mille
+            self.stall_per_mille,
+            if self.outage_ms == 0 {
+                "none".to_owned()
+            } else {
+                format!(
+                    "{}min from {}s",
+                    self.outage_ms / 60_000,
+                    self.outage_from_ms / 1_000
+                )
+            }
         )
     }
 }
@@ -257,7 +289,31 @@ impl Gateway {
         } else {
             self.profile
         };
-        let outcome = if call.request == GatewayRequest::Status {
+        let outcome = if profile.down_at(ctx.now_ms()) {
+            // Down: nothing executes; a call is declined or left unknown, a status
+            // query cannot be answered.
+            let owed = matches!(
+                call.key.operation,
+                Operation::Void | Operation::Refund(_) | Operation::Payout(_)
+            );
+            let known = self.ledger.calls.get(&call.key).copied();
+            if let Some(known) = known.filter(|_| call.request != GatewayRequest::Status) {
+                known // Idempotency holds even now.
+            } else if call.request != GatewayRequest::Status && ctx.draw(1) == 1 {
+                if owed {
+                    ctx.sometimes(probes::OWED_MONEY_DECLINED_IN_OUTAGE);
+                }
+                // A decline is an answer the gateway keeps for the key.
+                let done = self.ledger.execute(call, false);
+                executed = Some(Executed {
+                    call,
+                    outcome: done,
+                });
+                done
+            } else {
+                GatewayOutcome::Unknown
+            }
+        } else if call.request == GatewayRequest::Status {
             let known = self.ledger.calls.get(&call.key).copied();
             if ctx.chance_per_mille(profile.timeout_per_mille) {
                 GatewayOutcome::Unknown

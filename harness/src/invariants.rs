@@ -27,7 +27,9 @@ use turnstile_core::inventory::Inventory;
 use turnstile_core::inventory::{InventoryError, InventoryEvent};
 use turnstile_core::order::Order;
 use turnstile_core::order::{EndCause, LateAnswer, OrderEvent, OrderStatus};
-use turnstile_core::payment::{GatewayOutcome, GatewayRequest, Payment, PaymentEvent};
+use turnstile_core::payment::{
+    GatewayKey, GatewayOutcome, GatewayRequest, Operation, Payment, PaymentEvent,
+};
 use turnstile_core::policy::{Quote, cancellation_refund, quote, refund_share};
 use turnstile_core::read_models::{DomainEvent, ReadModels, StreamId};
 use turnstile_core::show::{SectionKind, ShowEvent};
@@ -84,6 +86,9 @@ pub const COMPENSATION_COMPLETE: &str = "compensation_complete";
 pub const MONEY_CONSERVED: &str = "money_conserved";
 /// Our payment records equal the gateway's ledger.
 pub const LEDGER_AGREES: &str = "ledger_agrees";
+/// Once the gateway is back, every refund, void and payout we owe is settled on its
+/// ledger: none is abandoned.
+pub const OWED_MONEY_SETTLED: &str = "owed_money_settled";
 /// Every hold is confirmed or released.
 pub const NO_STALE_HOLDS: &str = "no_stale_holds";
 /// Every read model equals the one folded from the write side's logs.
@@ -151,6 +156,12 @@ struct PayObs {
     voided: bool,
 }
 
+#[derive(Clone, Debug, Default)]
+struct OwedObs {
+    operations: SmallVec<[Operation; 2]>,
+    void: bool,
+}
+
 #[derive(Clone, Debug)]
 struct TicketObs {
     owner: CustomerId,
@@ -176,6 +187,9 @@ pub struct Observer {
     sections: Vec<SectionObs>,
     orders: BTreeMap<OrderId, OrderObs>,
     payments: BTreeMap<PaymentId, PayObs>,
+    /// Per payment, the refunds and payouts asked (`RefundRequested`, `PayoutRequested`)
+    /// and whether a void was asked: money we owe until the gateway's ledger settles it.
+    owed: BTreeMap<PaymentId, OwedObs>,
     tickets: BTreeMap<TicketId, TicketObs>,
     resales: BTreeMap<ResaleId, ResaleObs>,
     told: BTreeMap<OrderId, OrderStatus>,
@@ -214,6 +228,7 @@ impl Observer {
             .resize(layout.sections.len(), SectionObs::default());
         self.orders.clear();
         self.payments.clear();
+        self.owed.clear();
         self.tickets.clear();
         self.resales.clear();
         self.told.clear();
@@ -754,11 +769,32 @@ impl Observer {
         payment: PaymentId,
         e: &Recorded<PaymentEvent>,
     ) -> Option<Violation> {
-        if e.actor != Actor::Service {
+        // Only the payment's own retry timer acts as the system; the rest is our services.
+        let expected = match e.event {
+            PaymentEvent::RetriesSent { .. } => Actor::System,
+            _ => Actor::Service,
+        };
+        if e.actor != expected {
             return violation(
                 AUTHORIZED_ONLY,
                 format!("payment {payment:?}: {:?} by {:?}", e.event, e.actor),
             );
+        }
+        match &e.event {
+            PaymentEvent::RefundRequested { refund, .. } => self
+                .owed
+                .entry(payment)
+                .or_default()
+                .operations
+                .push(Operation::Refund(*refund)),
+            PaymentEvent::PayoutRequested { payout, .. } => self
+                .owed
+                .entry(payment)
+                .or_default()
+                .operations
+                .push(Operation::Payout(*payout)),
+            PaymentEvent::VoidRequested => self.owed.entry(payment).or_default().void = true,
+            _ => {}
         }
         let obs = self.payments.entry(payment).or_default();
         match &e.event {
@@ -1255,6 +1291,7 @@ impl Folded {
             Folded::Show(a) => a.timers(),
             Folded::Inventory(a) => a.timers(),
             Folded::Order(a) => a.timers(),
+            Folded::Payment(a) => a.timers(),
             _ => Vec::new(),
         }
     }
@@ -1478,6 +1515,42 @@ impl Observer {
                     format!(
                         "section {:?} still holds seats for order {}",
                         layout.sections[index], order.0
+                    ),
+                ));
+            }
+        }
+        // owed_money_settled: judged on the gateway's ledger alone.
+        for (payment, owed) in &observer.owed {
+            for operation in &owed.operations {
+                let first = GatewayKey {
+                    payment: *payment,
+                    operation: *operation,
+                    attempt: 0,
+                };
+                let last = GatewayKey {
+                    attempt: u32::MAX,
+                    ..first
+                };
+                let paid = ledger
+                    .calls
+                    .range(first..=last)
+                    .any(|(_, outcome)| *outcome == GatewayOutcome::Approved);
+                if !paid {
+                    return Err(Violation::new(
+                        OWED_MONEY_SETTLED,
+                        format!(
+                            "{payment:?}: {operation:?} was asked and the gateway never paid it ({} attempt(s) on its ledger)",
+                            ledger.calls.range(first..=last).count()
+                        ),
+                    ));
+                }
+            }
+            let account = ledger.account(*payment);
+            if owed.void && account.open_authorization() {
+                return Err(Violation::new(
+                    OWED_MONEY_SETTLED,
+                    format!(
+                        "{payment:?}: a void was asked and the authorization is still open ({account:?})"
                     ),
                 ));
             }

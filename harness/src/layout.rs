@@ -36,7 +36,7 @@ pub trait World:
 impl<S: System<Msg = Msg, Timer = WorldTimer, External = External, Record = Stored>> World for S {}
 
 /// The build a replay token names.
-pub const BUILD: &str = concat!("turnstile-", env!("CARGO_PKG_VERSION"), "-world-1");
+pub const BUILD: &str = concat!("turnstile-", env!("CARGO_PKG_VERSION"), "-world-2");
 
 /// The show service.
 pub const SHOWS: NodeId = NodeId(0);

@@ -35,6 +35,9 @@ pub const RESALE_CONTENDED: &str = "resale_contended";
 pub const REFUND_AT_EACH_POLICY_BOUNDARY: &str = "refund_at_each_policy_boundary";
 /// An adversarial move was rejected.
 pub const ADVERSARY_REJECTED: &str = "adversary_rejected";
+/// A refund, void or payout we owe was declined by a gateway in an outage (and so must
+/// be retried until the gateway is back).
+pub const OWED_MONEY_DECLINED_IN_OUTAGE: &str = "owed_money_declined_in_outage";
 
 /// Every probe, in report order.
 pub const ALL: &[&str] = &[
@@ -55,4 +58,5 @@ pub const ALL: &[&str] = &[
     RESALE_CONTENDED,
     REFUND_AT_EACH_POLICY_BOUNDARY,
     ADVERSARY_REJECTED,
+    OWED_MONEY_DECLINED_IN_OUTAGE,
 ];

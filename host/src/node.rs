@@ -742,6 +742,7 @@ impl Host {
             Streams::Shows(map) => map.values().flat_map(|a| a.timers()).collect(),
             Streams::Inventory(inventory) => inventory.timers(),
             Streams::Orders(map) => map.values().flat_map(|a| a.timers()).collect(),
+            Streams::Payments(map) => map.values().flat_map(|a| a.timers()).collect(),
             _ => Vec::new(),
         }
     }

@@ -249,6 +249,7 @@ pub fn message_name(message: &Message) -> &'static str {
             P::RefundAll { .. } => "payment.RefundAll",
             P::Payout { .. } => "payment.Payout",
             P::GatewayReplied { .. } => "payment.GatewayReplied",
+            P::RetryDue => "payment.RetryDue",
         },
         Message::Ticket { body, .. } => match body {
             T::Issue { .. } => "ticket.Issue",

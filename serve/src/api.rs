@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query as UrlQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -410,6 +410,64 @@ fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 async fn admin_info(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
     check_admin(&state, &headers)?;
     Ok(Json(json!({ "gateway": state.gateway, "currency": state.currency })).into_response())
+}
+
+/// `GET /admin/stuck-payments[?all=true]`: refunds, voids and payouts we owe and the
+/// gateway has not settled for 24 hours or more (with `all`, every one still owed).
+/// They are still being retried.
+async fn stuck_payments(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    UrlQuery(query): UrlQuery<StuckQuery>,
+) -> ApiResult {
+    check_admin(&state, &headers)?;
+    let now = runtime::wall_ms() as i64;
+    let since_max = if query.all.unwrap_or(false) {
+        i64::MAX
+    } else {
+        now - turnstile_core::read_models::stuck_payments::STUCK_AFTER_MS as i64
+    };
+    let currency = state.currency.clone();
+    let db = state.db.lock().unwrap_or_else(|e| e.into_inner());
+    let mut stmt = db
+        .prepare_cached(
+            "SELECT payment_kind, payment, operation, ticket_order, ticket_index, amount, since,
+                    retries
+             FROM rm_owed WHERE since <= ?1 ORDER BY since, payment_kind, payment",
+        )
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([since_max], |row| {
+            let kind: String = row.get(0)?;
+            let payment = row.get::<_, i64>(1)? as u64;
+            let ticket = match (row.get::<_, Option<i64>>(3)?, row.get::<_, Option<i64>>(4)?) {
+                (Some(order), Some(index)) => {
+                    Some(ids::public(Kind::Ticket, order as u64, index as u8).to_string())
+                }
+                _ => None,
+            };
+            let since: i64 = row.get(6)?;
+            Ok(json!({
+                "payment": ids::public(if kind == "resale" { Kind::Resale } else { Kind::Order }, payment, 0).to_string(),
+                "kind": kind,
+                "operation": row.get::<_, String>(2)?,
+                "ticket": ticket,
+                "amount": ids::Amount::new(Money(row.get::<_, i64>(5)? as u64), &currency),
+                "owed_since": ids::time(turnstile_core::Timestamp(since as u64)),
+                "retries": row.get::<_, i64>(7)?,
+                "stuck": now - since >= turnstile_core::read_models::stuck_payments::STUCK_AFTER_MS as i64,
+            }))
+        })
+        .map_err(db_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+    Ok(Json(json!({ "payments": rows })).into_response())
+}
+
+/// The query of `GET /admin/stuck-payments`.
+#[derive(Debug, Deserialize)]
+struct StuckQuery {
+    all: Option<bool>,
 }
 
 async fn issue_token(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> ApiResult {
@@ -1333,6 +1391,7 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .route("/admin/tokens", post(issue_token))
         .route("/admin/info", get(admin_info))
+        .route("/admin/stuck-payments", get(stuck_payments))
         .route("/shows", post(create_show))
         .route("/shows/{id}", get(get_show))
         .route("/shows/{id}/{step}", post(show_step))

@@ -152,6 +152,8 @@ impl Ledger {
 struct Fake {
     flags: Flags,
     ledger: Mutex<Ledger>,
+    /// An outage (`POST /outage`): every call is declined, no status query answered.
+    down: std::sync::atomic::AtomicBool,
 }
 
 fn chance(per_mille: u64) -> bool {
@@ -162,7 +164,13 @@ async fn calls(State(fake): State<Arc<Fake>>, Json(call): Json<GatewayCall>) -> 
     let flags = fake.flags;
     let (outcome, hang) = {
         let mut ledger = fake.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        if call.request == GatewayRequest::Status {
+        let down = fake.down.load(std::sync::atomic::Ordering::Relaxed);
+        if down && call.request == GatewayRequest::Status {
+            (GatewayOutcome::Unknown, false)
+        } else if down && !ledger.calls.contains_key(&call.key) {
+            // Down: the call is declined, and the decline is the key's answer.
+            (ledger.execute(&call, false), false)
+        } else if call.request == GatewayRequest::Status {
             let known = ledger.calls.get(&call.key).copied();
             (known.unwrap_or(GatewayOutcome::NotFound), false)
         } else if let Some(known) = ledger.calls.get(&call.key).copied() {
@@ -232,14 +240,31 @@ async fn ledger(State(fake): State<Arc<Fake>>) -> Json<Vec<LedgerRow>> {
     Json(rows)
 }
 
+/// `POST /outage` with `{"down": true}` starts an outage (every call declined, no status
+/// query answered) and `{"down": false}` ends it.
+async fn outage(State(fake): State<Arc<Fake>>, Json(body): Json<Outage>) -> Json<Outage> {
+    fake.down
+        .store(body.down, std::sync::atomic::Ordering::Relaxed);
+    Json(body)
+}
+
+/// The body of `POST /outage`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug)]
+pub struct Outage {
+    /// Whether the gateway is down.
+    pub down: bool,
+}
+
 /// The fake gateway's routes.
 pub fn router(flags: Flags) -> Router {
     let fake = Arc::new(Fake {
         flags,
         ledger: Mutex::new(Ledger::default()),
+        down: std::sync::atomic::AtomicBool::new(false),
     });
     Router::new()
         .route("/calls", post(calls))
+        .route("/outage", post(outage))
         .route("/ledger", get(ledger))
         .route("/health", get(|| async { "ok" }))
         .with_state(fake)

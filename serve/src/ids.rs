@@ -124,6 +124,28 @@ pub fn order_status(status: turnstile_core::order::OrderStatus) -> &'static str 
     }
 }
 
+/// A payment as the read-model tables key it: its kind (`order` or `resale`) and id.
+pub fn payment_key(payment: turnstile_core::PaymentId) -> (&'static str, u64) {
+    match payment {
+        turnstile_core::PaymentId::Order(order) => ("order", order.0),
+        turnstile_core::PaymentId::Resale(resale) => ("resale", resale.0),
+    }
+}
+
+/// A gateway operation as the API spells it, with the ticket a refund is for.
+pub fn operation_name(
+    operation: turnstile_core::payment::Operation,
+) -> (&'static str, Option<turnstile_core::TicketId>) {
+    use turnstile_core::payment::Operation;
+    match operation {
+        Operation::Authorize => ("authorize", None),
+        Operation::Capture => ("capture", None),
+        Operation::Void => ("void", None),
+        Operation::Refund(refund) => ("refund", refund.ticket),
+        Operation::Payout(_) => ("payout", None),
+    }
+}
+
 /// A resale purchase's status as the API spells it.
 pub fn resale_status(status: turnstile_core::ticket::resale::ResaleStatus) -> &'static str {
     use turnstile_core::ticket::resale::ResaleStatus;

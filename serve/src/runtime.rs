@@ -532,6 +532,7 @@ impl<G: GatewayPort> Driver<G> {
         let mut sections = BTreeSet::new();
         let mut customers = BTreeSet::new();
         let mut sales = BTreeSet::new();
+        let mut payments = BTreeSet::new();
         for stream in &dirty {
             match *stream {
                 StreamId::Show(show) => {
@@ -547,6 +548,7 @@ impl<G: GatewayPort> Driver<G> {
                     }
                 }
                 StreamId::Payment(PaymentId::Order(order)) => {
+                    payments.insert(PaymentId::Order(order));
                     if let Some((customer, show)) = order_owner(&self.hosts, order) {
                         customers.insert(customer);
                         sales.insert(show);
@@ -561,6 +563,9 @@ impl<G: GatewayPort> Driver<G> {
                 // A resale purchase is in its buyer's history, and its refunds count
                 // in the sales of the show of the order that minted the ticket.
                 StreamId::Payment(PaymentId::Resale(resale)) | StreamId::Resale(resale) => {
+                    if matches!(stream, StreamId::Payment(_)) {
+                        payments.insert(PaymentId::Resale(resale));
+                    }
                     if let Some((buyer, ticket)) = resale_buyer(&self.hosts, resale) {
                         customers.insert(buyer);
                         if let Some((_, show)) = order_owner(&self.hosts, ticket.order) {
@@ -665,6 +670,33 @@ impl<G: GatewayPort> Driver<G> {
                     sold.tickets_sold as i64,
                     sold.revenue.0 as i64,
                     sold.refunds.0 as i64
+                ])?;
+            }
+        }
+        for payment in &payments {
+            let (kind, id) = crate::ids::payment_key(*payment);
+            conn.prepare_cached("DELETE FROM rm_owed WHERE payment_kind = ?1 AND payment = ?2")?
+                .execute(rusqlite::params![kind, id as i64])?;
+            for owed in models
+                .stuck_payments
+                .owed()
+                .filter(|owed| owed.payment == *payment)
+            {
+                let (operation, ticket) = crate::ids::operation_name(owed.operation);
+                conn.prepare_cached(
+                    "INSERT INTO rm_owed (payment_kind, payment, operation, ticket_order,
+                      ticket_index, amount, since, retries)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(rusqlite::params![
+                    kind,
+                    id as i64,
+                    operation,
+                    ticket.map(|ticket| ticket.order.0 as i64),
+                    ticket.map(|ticket| ticket.index),
+                    owed.amount.0 as i64,
+                    owed.since.0 as i64,
+                    owed.retries
                 ])?;
             }
         }

@@ -88,6 +88,17 @@ CREATE TABLE IF NOT EXISTS rm_shows (
     name TEXT NOT NULL,
     start_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rm_owed (
+    payment_kind TEXT NOT NULL,
+    payment INTEGER NOT NULL,
+    operation TEXT NOT NULL,
+    ticket_order INTEGER,
+    ticket_index INTEGER,
+    amount INTEGER NOT NULL,
+    since INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
+    PRIMARY KEY (payment_kind, payment, operation, ticket_order, ticket_index)
+);
 CREATE TABLE IF NOT EXISTS rm_history (
     customer INTEGER NOT NULL,
     kind TEXT NOT NULL,

@@ -745,3 +745,106 @@ fn a_ticket_changes_hands_and_a_cancelled_show_refunds() {
     assert!(refunded_everything, "the resale buyer's money came back");
     drop(server);
 }
+
+#[test]
+fn a_refund_declined_through_an_outage_is_owed_until_the_gateway_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = fake_gateway();
+    let server = start(dir.path(), gateway.addr);
+    let addr = server.addr;
+    let rt = runtime();
+    rt.block_on(async {
+        let (organizer_token, _) = token(addr, "organizer").await;
+        let mut organizer = As::new(addr, &organizer_token);
+        let show = show_on_sale(&mut organizer, 4).await;
+        let (alice_token, _) = token(addr, "customer").await;
+        let mut alice = As::new(addr, &alice_token);
+        let held = alice
+            .call(
+                "POST",
+                "/orders",
+                None,
+                Some(json!({ "show": show, "section": 0, "quantity": 1 })),
+            )
+            .await
+            .json();
+        let order = held["order"].as_str().unwrap().to_owned();
+        let paid = alice
+            .call(
+                "POST",
+                &format!("/orders/{order}/pay"),
+                None,
+                Some(json!({ "card_token": "alice" })),
+            )
+            .await
+            .json();
+        let ticket = paid["tickets"][0].as_str().unwrap().to_owned();
+        let mut control = Client::new(gateway.addr, Duration::from_secs(5));
+        control
+            .request("POST", "/outage", &[], Some(&json!({ "down": true })))
+            .await
+            .unwrap();
+        let cancelled = alice
+            .call("POST", &format!("/tickets/{ticket}/cancel"), None, None)
+            .await;
+        assert_eq!(cancelled.json()["status"], "cancelled");
+        // Declined, and declined again after a second: owed, retried, not yet stuck.
+        let mut admin = As::new(addr, SECRET);
+        let mut owed = Value::Null;
+        for _ in 0..100 {
+            owed = admin
+                .call("GET", "/admin/stuck-payments?all=true", None, None)
+                .await
+                .json();
+            if owed["payments"][0]["retries"].as_i64().unwrap_or(0) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let entry = &owed["payments"][0];
+        assert_eq!(
+            (&entry["operation"], &entry["ticket"], &entry["stuck"]),
+            (&json!("refund"), &json!(ticket), &json!(false)),
+            "{owed:?}"
+        );
+        assert!(entry["retries"].as_i64().unwrap() >= 2, "{owed:?}");
+        let stuck = admin
+            .call("GET", "/admin/stuck-payments", None, None)
+            .await
+            .json();
+        assert_eq!(stuck["payments"], json!([]), "not stuck before 24 hours");
+        assert_eq!(
+            alice
+                .call("GET", "/admin/stuck-payments", None, None)
+                .await
+                .status,
+            403,
+            "a customer is not an operator"
+        );
+        // The gateway comes back: the next retry pays, and nothing is owed.
+        control
+            .request("POST", "/outage", &[], Some(&json!({ "down": false })))
+            .await
+            .unwrap();
+        let mut settled = false;
+        for _ in 0..200 {
+            let owed = admin
+                .call("GET", "/admin/stuck-payments?all=true", None, None)
+                .await
+                .json();
+            if owed["payments"] == json!([]) {
+                settled = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(settled, "the refund was paid once the gateway was back");
+        let rows = control
+            .request("GET", "/ledger", &[], None)
+            .await
+            .unwrap()
+            .json();
+        assert!(rows[0]["refunded"].as_u64().unwrap() > 0, "{rows:?}");
+    });
+    drop(server);
+}

@@ -11,6 +11,7 @@
 pub mod available_seats;
 pub mod customer_history;
 pub mod sales;
+pub mod stuck_payments;
 pub mod venue_layout;
 
 use crate::inventory::InventoryEvent;
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 pub use available_seats::AvailableSeats;
 pub use customer_history::CustomerHistory;
 pub use sales::SalesAnalytics;
+pub use stuck_payments::StuckPayments;
 pub use venue_layout::VenueLayout;
 
 /// Which stream an event belongs to.
@@ -204,7 +206,7 @@ impl<P: Projection + Default> Projector<P> {
     }
 }
 
-/// All four read models behind one sequencer.
+/// All five read models behind one sequencer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadModels {
     sequencer: Sequencer,
@@ -216,6 +218,8 @@ pub struct ReadModels {
     pub customer_history: CustomerHistory,
     /// Seat statuses per numbered section.
     pub venue_layout: VenueLayout,
+    /// Refunds, voids and payouts we owe and the gateway has not settled.
+    pub stuck_payments: StuckPayments,
 }
 
 impl ReadModels {
@@ -260,6 +264,7 @@ impl ReadModels {
         self.sales.apply(stream, event);
         self.customer_history.apply(stream, event);
         self.venue_layout.apply(stream, event);
+        self.stuck_payments.apply(stream, event);
     }
 
     /// [`ReadModels::observe`] of the publication of `event` as `version` of `stream`;
@@ -271,6 +276,7 @@ impl ReadModels {
             sales,
             customer_history,
             venue_layout,
+            stuck_payments,
         } = self;
         let keep = || Published {
             stream,
@@ -282,6 +288,7 @@ impl ReadModels {
             sales.apply(stream, event);
             customer_history.apply(stream, event);
             venue_layout.apply(stream, event);
+            stuck_payments.apply(stream, event);
         });
     }
 }

@@ -172,7 +172,7 @@ fn payment_command() -> impl Strategy<Value = PaymentCommand> {
             amount,
             to: CustomerId(2)
         }),
-        (operation, any::<u8>(), outcome).prop_map(|(operation, attempt, outcome)| {
+        (operation, any::<u32>(), outcome).prop_map(|(operation, attempt, outcome)| {
             PaymentCommand::GatewayReplied {
                 key: GatewayKey {
                     payment: PaymentId::Order(OrderId(1)),

@@ -6,20 +6,20 @@
 use super::support::{Host, Outcome, T0};
 use quickcheck::{QuickCheck, TestResult};
 use turnstile_core::payment::{
-    GATEWAY_ATTEMPTS_MAX, GatewayKey, GatewayOutcome, Operation, Payment, PaymentCommand,
+    GatewayCall, GatewayKey, GatewayOutcome, GatewayRequest, Operation, Payment, PaymentCommand,
     PaymentError, PaymentEvent, PaymentMethod, PaymentStatus,
 };
 use turnstile_core::policy::{Tier, quote, refund_share};
 use turnstile_core::time::DAY_MS;
 use turnstile_core::{
-    Actor, BasisPoints, CustomerId, Effect, Money, OrderId, PaymentId, PayoutId, RefundId,
-    TicketId, Timestamp,
+    Actor, Aggregate, ArmedTimer, BasisPoints, CustomerId, Effect, Money, OrderId, PaymentId,
+    PayoutId, RefundId, TicketId, Timer, Timestamp,
 };
 
 const PAYMENT: PaymentId = PaymentId::Order(OrderId(1));
 const AMOUNT: Money = Money(10_000);
 
-fn key(operation: Operation, attempt: u8) -> GatewayKey {
+fn key(operation: Operation, attempt: u32) -> GatewayKey {
     GatewayKey {
         payment: PAYMENT,
         operation,
@@ -333,10 +333,11 @@ fn an_unknown_outcome_is_resolved_by_a_status_query_on_the_same_key() {
 }
 
 #[test]
-fn a_declined_refund_is_retried_with_a_fresh_key_then_abandoned_without_moving_money() {
-    // Pins down: each declined refund attempt gets the next key; after the last attempt the refund is abandoned and its amount is refundable again.
+fn a_declined_refund_is_retried_under_the_same_id_with_a_doubling_backoff_until_paid() {
+    // Pins down: SPEC's never-abandon rule: a declined refund keeps its refund id, goes again with the next attempt's key after 1 s, 2 s, 4 s … capped at 10 minutes (30 declines: no giving up), the payment's retry timer follows the schedule, a timer firing early sends nothing, and the refund is paid once the gateway approves.
     let mut host = captured();
     let refund = refund_id(0);
+    let operation = Operation::Refund(refund);
     service(
         &mut host,
         PaymentCommand::Refund {
@@ -345,34 +346,195 @@ fn a_declined_refund_is_retried_with_a_fresh_key_then_abandoned_without_moving_m
         },
     )
     .new_event();
-    for attempt in 0..GATEWAY_ATTEMPTS_MAX {
-        let outcome = reply(
-            &mut host,
-            key(Operation::Refund(refund), attempt),
-            GatewayOutcome::Declined,
+    let mut now = T0;
+    let mut waits = Vec::new();
+    for attempt in 0..30 {
+        let declined = PaymentCommand::GatewayReplied {
+            key: key(operation, attempt),
+            outcome: GatewayOutcome::Declined,
+        };
+        let event = host.send(&(), Actor::Service, now, declined).new_event();
+        let PaymentEvent::RetryScheduled {
+            key: next,
+            at,
+            resolve: false,
+        } = event
+        else {
+            panic!("expected a scheduled retry, got {event:?}");
+        };
+        assert_eq!(next, key(operation, attempt + 1));
+        waits.push(at.0 - now.0);
+        assert_eq!(
+            host.state().timers(),
+            vec![ArmedTimer {
+                timer: Timer::PaymentRetry { payment: PAYMENT },
+                at
+            }]
         );
-        let event = outcome.new_event();
-        if attempt + 1 < GATEWAY_ATTEMPTS_MAX {
-            assert_eq!(
-                event,
-                PaymentEvent::CallReissued {
-                    key: key(Operation::Refund(refund), attempt + 1)
-                }
-            );
-        } else {
-            assert_eq!(
-                event,
-                PaymentEvent::OperationAbandoned {
-                    operation: Operation::Refund(refund)
-                }
-            );
-        }
+        let early = host.send(
+            &(),
+            Actor::System,
+            Timestamp(at.0 - 1),
+            PaymentCommand::RetryDue,
+        );
+        assert_eq!(early, Outcome::Ignored, "not due yet");
+        now = at;
+        let effects = host
+            .send(&(), Actor::System, now, PaymentCommand::RetryDue)
+            .effects();
+        assert_eq!(
+            calls(&effects),
+            vec![GatewayCall {
+                key: next,
+                request: GatewayRequest::Refund { amount: AMOUNT }
+            }]
+        );
+        assert!(host.state().timers().is_empty());
     }
-    let details = host.state().details.clone().unwrap();
+    let seconds: Vec<u64> = waits.iter().map(|ms| ms / 1_000).collect();
     assert_eq!(
-        (details.refunded, details.refundable()),
-        (Money::ZERO, AMOUNT)
+        seconds[..11],
+        [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600],
+        "doubling to the cap"
     );
+    assert!(seconds[11..].iter().all(|s| *s == 600), "{seconds:?}");
+    let approved = PaymentCommand::GatewayReplied {
+        key: key(operation, 30),
+        outcome: GatewayOutcome::Approved,
+    };
+    assert_eq!(
+        host.send(&(), Actor::Service, now, approved).new_event(),
+        PaymentEvent::Refunded {
+            refund,
+            amount: AMOUNT
+        }
+    );
+    assert_eq!(host.state().status(), Some(PaymentStatus::Refunded));
+}
+
+#[test]
+fn a_status_query_the_gateway_cannot_answer_is_asked_again_after_a_backoff() {
+    // Pins down: an unknown outcome sends a status query at once; if the gateway cannot tell either, the same key's status is asked again after the backoff (not in a tight loop), a late "unknown" meanwhile changes nothing, and a definite answer while waiting settles the call.
+    let mut host = captured();
+    let refund = refund_id(0);
+    let operation = Operation::Refund(refund);
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund,
+            amount: AMOUNT,
+        },
+    )
+    .new_event();
+    let effects = reply(&mut host, key(operation, 0), GatewayOutcome::Unknown).effects();
+    assert_eq!(
+        calls(&effects),
+        vec![GatewayCall {
+            key: key(operation, 0),
+            request: GatewayRequest::Status
+        }]
+    );
+    let event = reply(&mut host, key(operation, 0), GatewayOutcome::Unknown).new_event();
+    assert_eq!(
+        event,
+        PaymentEvent::RetryScheduled {
+            key: key(operation, 0),
+            at: T0.plus(1_000),
+            resolve: true
+        }
+    );
+    assert_eq!(
+        reply(&mut host, key(operation, 0), GatewayOutcome::Unknown),
+        Outcome::Ignored
+    );
+    let effects = host
+        .send(&(), Actor::System, T0.plus(1_000), PaymentCommand::RetryDue)
+        .effects();
+    assert_eq!(
+        calls(&effects),
+        vec![GatewayCall {
+            key: key(operation, 0),
+            request: GatewayRequest::Status
+        }]
+    );
+    let event = host
+        .send(
+            &(),
+            Actor::Service,
+            T0.plus(1_000),
+            PaymentCommand::GatewayReplied {
+                key: key(operation, 0),
+                outcome: GatewayOutcome::Unknown,
+            },
+        )
+        .new_event();
+    assert_eq!(
+        event,
+        PaymentEvent::RetryScheduled {
+            key: key(operation, 0),
+            at: T0.plus(3_000),
+            resolve: true
+        },
+        "the second wait doubles"
+    );
+    let event = host
+        .send(
+            &(),
+            Actor::Service,
+            T0.plus(1_500),
+            PaymentCommand::GatewayReplied {
+                key: key(operation, 0),
+                outcome: GatewayOutcome::Approved,
+            },
+        )
+        .new_event();
+    assert_eq!(
+        event,
+        PaymentEvent::Refunded {
+            refund,
+            amount: AMOUNT
+        }
+    );
+    assert!(host.state().timers().is_empty());
+}
+
+#[test]
+fn a_void_asked_while_the_capture_is_in_flight_becomes_a_full_refund_when_it_lands() {
+    // Pins down: money is never stranded by a race: a void wanted while the capture is in flight cannot void captured money, so when the capture lands the whole capture is refunded (one refund, whole-capture id), and a later RefundAll of the same id asks nothing more.
+    let mut host = authorized();
+    service(&mut host, PaymentCommand::Capture).new_event();
+    assert_eq!(
+        service(&mut host, PaymentCommand::Void).new_event(),
+        PaymentEvent::VoidRequested
+    );
+    let effects = reply(
+        &mut host,
+        key(Operation::Capture, 0),
+        GatewayOutcome::Approved,
+    )
+    .effects();
+    let whole = RefundId {
+        payment: PAYMENT,
+        ticket: None,
+    };
+    assert_eq!(
+        calls(&effects),
+        vec![GatewayCall {
+            key: key(Operation::Refund(whole), 0),
+            request: GatewayRequest::Refund { amount: AMOUNT }
+        }]
+    );
+    assert_eq!(
+        service(&mut host, PaymentCommand::RefundAll { refund: whole }),
+        Outcome::Ignored
+    );
+    reply(
+        &mut host,
+        key(Operation::Refund(whole), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Refunded));
 }
 
 #[test]

@@ -526,3 +526,58 @@ fn a_resale_purchase_is_in_its_buyers_history() {
         (1, Money(2_000), 1)
     );
 }
+
+#[test]
+fn a_refund_the_gateway_keeps_declining_is_reported_stuck_after_24_hours_and_still_paid() {
+    // Pins down: SPEC's never-abandon rule end to end: a refund declined for more than a day is retried (every 10 minutes at most), listed as owed at once and as stuck from 24 hours on, and paid — and gone from the list — once the gateway approves.
+    use turnstile_core::payment::Operation;
+    use turnstile_core::read_models::stuck_payments::STUCK_AFTER_MS;
+    let mut world = MiniWorld::with_show(START, vec![general(50, 2_000)]);
+    buy(&mut world, ALICE, 1, 1, None);
+    let payment = turnstile_core::PaymentId::Order(OrderId(1));
+    world.gateway.script.insert(
+        (payment, CallKind::Refund),
+        std::iter::repeat_n(Scripted::Decline, 1_000).collect(),
+    );
+    let asked = world.now;
+    world
+        .ticket_command(
+            ALICE,
+            TicketId {
+                order: OrderId(1),
+                index: 0,
+            },
+            TicketCommand::Cancel,
+        )
+        .unwrap();
+    world.settle();
+    let stuck = &world.read_models.stuck_payments;
+    let owed: Vec<_> = stuck.owed().copied().collect();
+    assert_eq!(owed.len(), 1, "{owed:?}");
+    assert!(matches!(owed[0].operation, Operation::Refund(_)));
+    assert_eq!((owed[0].amount, owed[0].since), (Money(2_000), asked));
+    assert!(stuck.stuck(world.now).is_empty());
+    while world.now.0 < asked.0 + STUCK_AFTER_MS - MINUTE_MS {
+        world.advance_and_fire(MINUTE_MS);
+    }
+    let models = &world.read_models.stuck_payments;
+    assert!(models.stuck(world.now).is_empty(), "not yet a day");
+    assert!(
+        models.stuck(asked.plus(STUCK_AFTER_MS)).len() == 1,
+        "stuck from 24 hours on"
+    );
+    let retries = models.owed().next().unwrap().retries;
+    assert!(
+        (140..160).contains(&retries),
+        "about one retry per 10 minutes: {retries}"
+    );
+    world.gateway.script.clear();
+    world.advance_and_fire(10 * MINUTE_MS);
+    assert_eq!(world.ledger(OrderId(1)).refunded, Money(2_000));
+    assert_eq!(world.read_models.stuck_payments.owed().count(), 0);
+    assert!(
+        world.gateway.violations.is_empty(),
+        "{:?}",
+        world.gateway.violations
+    );
+}

@@ -571,3 +571,37 @@ fn projections_converge_is_caught() {
         },
     );
 }
+
+/// A payment that gives up on money it owes: a declined refund, void or payout is put
+/// off for a year (the old "abandon after a few tries"), so it is never paid.
+fn give_up_on_declines(
+    _state: &Payment,
+    command: &Envelope<turnstile_core::payment::PaymentCommand>,
+    result: &mut Result<Decision<PaymentEvent>, PaymentError>,
+) {
+    const YEAR_MS: u64 = 365 * 24 * 60 * 60 * 1_000;
+    if let Ok(Decision::Accepted { event, effects }) = result
+        && let PaymentEvent::RetryScheduled {
+            at, resolve: false, ..
+        } = &mut event.event
+    {
+        *at = command.now.plus(YEAR_MS);
+        for effect in effects.iter_mut() {
+            if let Effect::Arm(armed) = effect {
+                armed.at = command.now.plus(YEAR_MS);
+            }
+        }
+    }
+}
+
+#[test]
+fn owed_money_settled_is_caught() {
+    // A refund, void or payout abandoned while the gateway is down breaks `owed_money_settled`.
+    assert_caught(
+        "owed_money_settled",
+        Doubles {
+            payment: Some(give_up_on_declines),
+            ..Doubles::default()
+        },
+    );
+}
