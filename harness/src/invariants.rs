@@ -26,11 +26,11 @@ use smallvec::SmallVec;
 use turnstile_core::inventory::Inventory;
 use turnstile_core::inventory::{InventoryError, InventoryEvent};
 use turnstile_core::order::Order;
-use turnstile_core::order::{EndCause, LateAnswer, OrderEvent, OrderStatus};
+use turnstile_core::order::{EndCause, LateAnswer, OrderCommand, OrderEvent, OrderStatus};
 use turnstile_core::payment::{
     GatewayKey, GatewayOutcome, GatewayRequest, Operation, Payment, PaymentEvent,
 };
-use turnstile_core::policy::{Quote, cancellation_refund, quote, refund_share};
+use turnstile_core::policy::{Quote, Tier};
 use turnstile_core::read_models::{DomainEvent, ReadModels, StreamId};
 use turnstile_core::show::{SectionKind, ShowEvent};
 use turnstile_core::show::{Show, ShowCatalog};
@@ -41,8 +41,8 @@ use turnstile_core::ticket::resale::Resale;
 use turnstile_core::ticket::resale::{ResaleEvent, ResaleStatus};
 use turnstile_core::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 use turnstile_core::{
-    Actor, Aggregate, ArmedTimer, CommandId, CustomerId, Money, OrderId, OrganizerId, PaymentId,
-    Recorded, ResaleId, SectionKey, TicketId, Timer, Timestamp,
+    Actor, Aggregate, ArmedTimer, CommandId, CustomerId, Message, Money, OrderId, OrganizerId,
+    PaymentId, Recorded, ResaleId, SectionKey, TicketId, Timer, Timestamp,
 };
 use turnstile_host::wire::message_name;
 use turnstile_host::{AggregateRef, Answer, Change, Entry, Host, Msg, Rejection, Service};
@@ -53,10 +53,11 @@ use crate::gateway::{Account, Executed, Ledger};
 use crate::layout::{Layout, READ_MODELS};
 use crate::probes;
 use crate::services::Store;
+use crate::spec;
 
 /// SPEC: an order is for 1 to 8 seats. The observer keeps its own copy of the rule
 /// (not the core's `ORDER_QUANTITY_MAX`), so a wrong constant there is caught here.
-const SPEC_QUANTITY_MAX: u32 = 8;
+const SPEC_QUANTITY_MAX: u32 = spec::QUANTITY_MAX;
 
 /// Per section, blocked + reserved + sold ≤ capacity.
 pub const NO_OVERSELL: &str = "no_oversell";
@@ -86,6 +87,15 @@ pub const COMPENSATION_COMPLETE: &str = "compensation_complete";
 pub const MONEY_CONSERVED: &str = "money_conserved";
 /// Our payment records equal the gateway's ledger.
 pub const LEDGER_AGREES: &str = "ledger_agrees";
+/// Every count the inventory reports (the places available in a refusal) equals the
+/// observer's own count from the logs.
+pub const INVENTORY_REPORTS_TRUTH: &str = "inventory_reports_truth";
+/// Transfers, resale listings and takings, and show cancellations happen only while
+/// `start − now ≥ 24 h`, and ownership never moves at or after the start.
+pub const CUTOFFS_RESPECTED: &str = "cutoffs_respected";
+/// A hold follows the clock: born live within its 5 minutes, extended once while live
+/// and never past 15, confirmed only while live, expired only once due.
+pub const HOLDS_FOLLOW_THE_CLOCK: &str = "holds_follow_the_clock";
 /// Once the gateway is back, every refund, void and payout we owe is settled on its
 /// ledger: none is abandoned.
 pub const OWED_MONEY_SETTLED: &str = "owed_money_settled";
@@ -113,6 +123,9 @@ struct HoldObs {
     quantity: u32,
     seats: SmallVec<[u32; 8]>,
     returned: u8,
+    initiated_ms: u64,
+    expires_ms: u64,
+    extended: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -372,6 +385,15 @@ impl Observer {
                 e.actor == Actor::Organizer(*organizer)
             }
             ShowEvent::Completed => e.actor == Actor::System,
+            ShowEvent::Cancelled if !spec::before_cutoff(e.now.0, obs.start_at.0) => {
+                return Some(Violation::new(
+                    CUTOFFS_RESPECTED,
+                    format!(
+                        "show {show} cancelled {} ms before its start",
+                        i128::from(obs.start_at.0) - i128::from(e.now.0)
+                    ),
+                ));
+            }
             _ => obs
                 .organizer
                 .is_some_and(|o| e.actor == Actor::Organizer(o)),
@@ -401,6 +423,9 @@ impl Observer {
                     quantity: 0,
                     seats: SmallVec::new(),
                     returned: 0,
+                    initiated_ms: 0,
+                    expires_ms: 0,
+                    extended: false,
                 },
             );
         }
@@ -451,8 +476,19 @@ impl Observer {
                 order,
                 quantity,
                 seats,
-                ..
+                initiated_at,
+                expires_at,
             } => {
+                // (The order's clock stamped `initiated_at`; clocks may be skewed.)
+                if expires_at.0 <= e.now.0 || expires_at.0 > initiated_at.0 + spec::HOLD {
+                    return violation(
+                        HOLDS_FOLLOW_THE_CLOCK,
+                        format!(
+                            "order {} held seats in {key:?} at {} until {} (started {})",
+                            order.0, e.now.0, expires_at.0, initiated_at.0
+                        ),
+                    );
+                }
                 let quantity = u32::from(*quantity);
                 if quantity > SPEC_QUANTITY_MAX
                     || (section.numbered && seats.len() != quantity as usize)
@@ -488,13 +524,44 @@ impl Observer {
                         quantity,
                         seats: seats.iter().map(|seat| seat.0).collect(),
                         returned: 0,
+                        initiated_ms: initiated_at.0,
+                        expires_ms: expires_at.0,
+                        extended: false,
                     },
                 );
                 if section.reserved + section.sold + section.blocked == section.capacity {
                     section.last_seat_taken_ms = Some(step.now_ms);
                 }
             }
-            InventoryEvent::HoldExtended { .. } => {}
+            InventoryEvent::HoldExtended { order, expires_at } => {
+                let Some(hold) = section.holds.get_mut(order) else {
+                    return violation(
+                        HOLDS_FOLLOW_THE_CLOCK,
+                        format!("order {} extended without a hold in {key:?}", order.0),
+                    );
+                };
+                let live = hold.state == HoldState::Held && e.now.0 < hold.expires_ms;
+                if !live
+                    || hold.extended
+                    || !spec::hold_expiry_allowed(hold.initiated_ms, expires_at.0)
+                {
+                    return violation(
+                        HOLDS_FOLLOW_THE_CLOCK,
+                        format!(
+                            "order {} extended its hold in {key:?} at {} to {} (it was {:?} until {}, started {}, extended before: {})",
+                            order.0,
+                            e.now.0,
+                            expires_at.0,
+                            hold.state,
+                            hold.expires_ms,
+                            hold.initiated_ms,
+                            hold.extended
+                        ),
+                    );
+                }
+                hold.extended = true;
+                hold.expires_ms = expires_at.0;
+            }
             InventoryEvent::HoldConfirmed { order } => {
                 let Some(hold) = section.holds.get_mut(order) else {
                     return violation(
@@ -502,6 +569,15 @@ impl Observer {
                         format!("order {} confirmed without a hold in {key:?}", order.0),
                     );
                 };
+                if e.now.0 >= hold.expires_ms && hold.state == HoldState::Held {
+                    return violation(
+                        HOLDS_FOLLOW_THE_CLOCK,
+                        format!(
+                            "order {} confirmed its hold in {key:?} at {}, due to expire at {}",
+                            order.0, e.now.0, hold.expires_ms
+                        ),
+                    );
+                }
                 if hold.state != HoldState::Held {
                     return violation(
                         NO_DOUBLE_SEAT,
@@ -519,6 +595,20 @@ impl Observer {
                 }
             }
             InventoryEvent::HoldReleased { order } | InventoryEvent::HoldExpired { order } => {
+                if matches!(e.event, InventoryEvent::HoldExpired { .. })
+                    && section
+                        .holds
+                        .get(order)
+                        .is_some_and(|hold| e.now.0 < hold.expires_ms)
+                {
+                    return violation(
+                        HOLDS_FOLLOW_THE_CLOCK,
+                        format!(
+                            "order {}'s hold in {key:?} expired at {}, before it was due",
+                            order.0, e.now.0
+                        ),
+                    );
+                }
                 if matches!(e.event, InventoryEvent::HoldExpired { .. })
                     && self.orders.get(order).is_some_and(|o| {
                         matches!(
@@ -655,12 +745,27 @@ impl Observer {
                 .get(section.section.0 as usize)
                 .copied()
                 .unwrap_or(Money(0));
-            let expected = quote(base, *quantity, e.now, show.start_at).ok();
-            if expected != Some(*quoted) || *initiated_at != e.now || *start_at != show.start_at {
+            // SPEC's table, from the observer's own model.
+            let (now, start) = (e.now.0, show.start_at.0);
+            let tier = match spec::tier(now, start) {
+                spec::Tier::EarlyBird => Tier::EarlyBird,
+                spec::Tier::Regular => Tier::Regular,
+                spec::Tier::LastMinute => Tier::LastMinute,
+            };
+            let seat = spec::seat_price(base.0, now, start);
+            let total = spec::order_total(base.0, u32::from(*quantity), now, start);
+            if quoted.tier != tier
+                || Some(quoted.seat_price.0) != seat
+                || Some(quoted.total.0) != total
+                || quoted.base_price != base
+                || quoted.quantity != *quantity
+                || *initiated_at != e.now
+                || *start_at != show.start_at
+            {
                 return violation(
                     QUOTE_MATCHES_TIER,
                     format!(
-                        "order {} quoted {quoted:?} at {} (recorded now {}), the table says {expected:?}",
+                        "order {} quoted {quoted:?} at {} (recorded now {}), the table says {tier:?}: {seat:?} a seat, {total:?} in all",
                         order.0, initiated_at.0, e.now.0
                     ),
                 );
@@ -888,6 +993,15 @@ impl Observer {
                 if d.abs() <= i128::from(MINUTE_MS) {
                     hits.push(probes::TRANSFER_AT_24H_EDGE);
                 }
+                if !spec::before_cutoff(e.now.0, obs.start_at.0) {
+                    return violation(
+                        CUTOFFS_RESPECTED,
+                        format!(
+                            "ticket {ticket:?} transferred {} ms before the start",
+                            e.now.until(obs.start_at)
+                        ),
+                    );
+                }
                 let expected = Actor::Customer(*from);
                 if *from != obs.owner {
                     return violation(
@@ -900,6 +1014,27 @@ impl Observer {
                 }
                 obs.owner = *to;
                 expected
+            }
+            TicketEvent::Listed { .. } | TicketEvent::ListingTaken { .. }
+                if !spec::before_cutoff(e.now.0, obs.start_at.0) =>
+            {
+                return violation(
+                    CUTOFFS_RESPECTED,
+                    format!(
+                        "ticket {ticket:?}: {:?} {} ms before the start",
+                        e.event,
+                        e.now.until(obs.start_at)
+                    ),
+                );
+            }
+            TicketEvent::Resold { .. } if e.now.0 >= obs.start_at.0 => {
+                return violation(
+                    CUTOFFS_RESPECTED,
+                    format!(
+                        "ticket {ticket:?} changed owner {} ms after the start",
+                        e.now.0 - obs.start_at.0
+                    ),
+                );
             }
             TicketEvent::Listed { .. } | TicketEvent::Unlisted => owner,
             TicketEvent::ListingTaken { .. } | TicketEvent::ListingReturned { .. } => {
@@ -933,16 +1068,16 @@ impl Observer {
             } => {
                 let paid = obs.shares.last().map_or(Money(0), |s| s.1);
                 let last_payment = obs.shares.last().map(|s| s.0);
-                let expected_refund = cancellation_refund(paid, e.now, obs.start_at).ok();
-                let expected_share = refund_share(e.now, obs.start_at);
-                if expected_refund != Some(*refund)
-                    || expected_share != *share
+                let expected_refund = spec::cancellation_refund(paid.0, e.now.0, obs.start_at.0);
+                let expected_percent = spec::refund_percent(e.now.0, obs.start_at.0);
+                if expected_refund != Some(refund.0)
+                    || u64::from(share.0) != expected_percent * 100
                     || last_payment != Some(*payment)
                 {
                     return violation(
                         REFUND_MATCHES_POLICY,
                         format!(
-                            "ticket {ticket:?} cancelled at {} ({} ms before the start): refund {refund:?} ({share:?}) to {payment:?}, the policy says {expected_refund:?} ({expected_share:?}) to {last_payment:?}",
+                            "ticket {ticket:?} cancelled at {} ({} ms before the start): refund {refund:?} ({share:?}) to {payment:?}, the policy says {expected_refund:?} ({expected_percent} %) to {last_payment:?}",
                             e.now.0,
                             e.now.until(obs.start_at)
                         ),
@@ -1070,6 +1205,12 @@ impl Observer {
     ) -> Hits {
         let mut hits = Hits::new();
         let Change::Event(published) = &entry.change else {
+            // A refusal an inventory answered a saga with is in its log, in order: what
+            // it reports is judged against the count of every entry before it.
+            if let Service::Inventory(key) = service {
+                let found = self.refusal_reported(key, entry, layout);
+                self.fail(found);
+            }
             return hits;
         };
         if service == Service::ReadModels {
@@ -1094,6 +1235,52 @@ impl Observer {
         }
         self.fail(found);
         hits
+    }
+
+    /// `inventory_reports_truth`: the places an inventory says are available, when it
+    /// refuses a reserve, are the places the observer counts free.
+    fn refusal_reported(
+        &self,
+        key: SectionKey,
+        entry: &Entry,
+        layout: &Layout,
+    ) -> Option<Violation> {
+        let index = layout.section_index(key)?;
+        let section = &self.sections[index];
+        for (_, msg) in &entry.outbox {
+            let Msg::Command {
+                msg:
+                    Message::Order {
+                        order,
+                        body:
+                            OrderCommand::ReserveRejected {
+                                reason:
+                                    InventoryError::InsufficientInventory {
+                                        requested,
+                                        available,
+                                    },
+                            },
+                        ..
+                    },
+                ..
+            } = msg
+            else {
+                continue;
+            };
+            let free = section
+                .capacity
+                .saturating_sub(section.blocked + section.reserved + section.sold);
+            if *available != free || requested <= available {
+                return violation(
+                    INVENTORY_REPORTS_TRUTH,
+                    format!(
+                        "{key:?} refused order {} {requested} place(s), saying {available} are available; the logs leave {free} (capacity {}, blocked {}, reserved {}, sold {})",
+                        order.0, section.capacity, section.blocked, section.reserved, section.sold
+                    ),
+                );
+            }
+        }
+        None
     }
 
     /// A service refused a command: the probe of a contended moment, if it was one.

@@ -7,7 +7,8 @@
 //! Layers, bottom to top (each imports only those below it):
 //! - [`layout`]: the shape of a run and the world's vocabulary (nodes and roles,
 //!   timers, workload events, the log record; the `World` trait the parts drive);
-//!   [`probes`]: the `sometimes` probes by name;
+//!   [`probes`]: the `sometimes` probes by name; [`spec`]: the observer's own model of
+//!   SPEC's tables (no code shared with `turnstile_core::policy`);
 //! - [`services`] (the engine's driver of the hosts), [`gateway`] (the payment gateway
 //!   and its ledger), [`customers`] (the organizer and the customers of the flash sale,
 //!   the season and the adversarial workload);
@@ -29,4 +30,5 @@ pub mod pool;
 pub mod probes;
 pub mod report;
 pub mod services;
+pub mod spec;
 pub mod world;

@@ -605,3 +605,167 @@ fn owed_money_settled_is_caught() {
         },
     );
 }
+
+/// Inventory that says one place more is available than it has when it refuses.
+fn misreport_available(
+    _state: &Inventory,
+    _command: &Envelope<InventoryCommand>,
+    result: &mut Result<Decision<InventoryEvent>, InventoryError>,
+) {
+    if let Err(InventoryError::InsufficientInventory { available, .. }) = result {
+        *available += 1;
+    }
+}
+
+#[test]
+fn inventory_reports_truth_is_caught() {
+    // A refusal that misstates the places available breaks `inventory_reports_truth`.
+    assert_caught(
+        "inventory_reports_truth",
+        Doubles {
+            inventory: Some(misreport_available),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// An order whose pricing table is a day off at each boundary: early bird from 29
+/// days, regular from 6 — the quote is consistent with itself, just not with SPEC.
+fn price_a_day_early(
+    _state: &Order,
+    _command: &Envelope<OrderCommand>,
+    result: &mut Result<Decision<OrderEvent>, OrderError>,
+) {
+    use turnstile_core::policy::Tier;
+    const DAY: i128 = 24 * 60 * 60 * 1_000;
+    if let Ok(Decision::Accepted { event, .. }) = result
+        && let OrderEvent::Initiated {
+            quote,
+            start_at,
+            initiated_at,
+            ..
+        } = &mut event.event
+    {
+        let d = initiated_at.until(*start_at);
+        let (tier, factor) = match quote.tier {
+            Tier::Regular if d >= 29 * DAY => (Tier::EarlyBird, 8_000),
+            Tier::LastMinute if d >= 6 * DAY => (Tier::Regular, 10_000),
+            _ => return,
+        };
+        quote.tier = tier;
+        quote.seat_price = Money((quote.base_price.0 * factor + 5_000) / 10_000);
+        quote.total = Money(quote.seat_price.0 * u64::from(quote.quantity));
+    }
+}
+
+#[test]
+fn a_pricing_table_a_day_off_is_caught() {
+    // Tier boundaries moved by a day (a self-consistent quote) break `quote_matches_tier`.
+    assert_caught(
+        "quote_matches_tier",
+        Doubles {
+            order: Some(price_a_day_early),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// A ticket that counts whole days to the start (rounding down): cancelled 7 days and
+/// some hours out it refunds 50 % instead of 100 %.
+fn refund_by_whole_days(
+    state: &Ticket,
+    _command: &Envelope<turnstile_core::ticket::TicketCommand>,
+    result: &mut Result<Decision<TicketEvent>, TicketError>,
+) {
+    const DAY: i128 = 24 * 60 * 60 * 1_000;
+    if let (Ok(Decision::Accepted { event, .. }), Some(details)) = (result, &state.details)
+        && let TicketEvent::Cancelled { refund, share, .. } = &mut event.event
+    {
+        let days = event.now.until(details.start_at) / DAY;
+        if days == 7 {
+            *share = turnstile_core::BasisPoints(5_000);
+            *refund = Money((details.paid_by_owner().0 * 5_000 + 5_000) / 10_000);
+        }
+    }
+}
+
+#[test]
+fn a_refund_table_in_whole_days_is_caught() {
+    // A policy boundary read in whole days breaks `refund_matches_policy`.
+    assert_caught(
+        "refund_matches_policy",
+        Doubles {
+            ticket: Some(refund_by_whole_days),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// A ticket that lets its owner transfer it up to 23 hours before the start.
+fn transfer_late(
+    state: &Ticket,
+    command: &Envelope<turnstile_core::ticket::TicketCommand>,
+    result: &mut Result<Decision<TicketEvent>, TicketError>,
+) {
+    const HOUR: i128 = 60 * 60 * 1_000;
+    let (Err(TicketError::TooCloseToShow), Some(details)) = (&*result, &state.details) else {
+        return;
+    };
+    let TicketCommand::Transfer { to } = command.body else {
+        return;
+    };
+    if command.now.until(details.start_at) < 23 * HOUR {
+        return;
+    }
+    let event = TicketEvent::Transferred {
+        from: details.owner,
+        to,
+    };
+    *result = Ok(Decision::Accepted {
+        event: recorded(command, fingerprint(&command.actor, &command.body), event),
+        effects: Effects::new(),
+    });
+}
+
+#[test]
+fn cutoffs_respected_is_caught() {
+    // A transfer an hour past the 24-hour cut-off breaks `cutoffs_respected`.
+    assert_caught(
+        "cutoffs_respected",
+        Doubles {
+            ticket: Some(transfer_late),
+            ..Doubles::default()
+        },
+    );
+}
+
+/// Inventory that extends a hold five minutes past the 15-minute payment window.
+fn extend_too_far(
+    _state: &Inventory,
+    _command: &Envelope<InventoryCommand>,
+    result: &mut Result<Decision<InventoryEvent>, InventoryError>,
+) {
+    if let Ok(Decision::Accepted { event, effects }) = result
+        && let InventoryEvent::HoldExtended { expires_at, .. } = &mut event.event
+    {
+        *expires_at = expires_at.plus(5 * 60 * 1_000);
+        let later = *expires_at;
+        for effect in effects.iter_mut() {
+            if let Effect::Arm(armed) = effect {
+                armed.at = later;
+            }
+        }
+    }
+}
+
+#[test]
+fn holds_follow_the_clock_is_caught() {
+    // A hold that outlives the payment window breaks `holds_follow_the_clock`.
+    assert_caught(
+        "holds_follow_the_clock",
+        Doubles {
+            inventory: Some(extend_too_far),
+            ..Doubles::default()
+        },
+    );
+}

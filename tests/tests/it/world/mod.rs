@@ -7,6 +7,7 @@
 
 mod doubles;
 mod snapshots;
+mod spec_model;
 
 use turnstile::world::{BUILD, Ticketing, Workload, sweep_config};
 use turnstile_sim::{Choices, Sim, SweepConfig, TraceMode, sweep};
