@@ -215,10 +215,11 @@ impl Hasher for StableHasher {
 }
 
 /// The fingerprint of a command's content (its actor and body, not its id or `now`):
-/// what idempotency compares when a command id comes back.
-pub fn fingerprint<C: Hash>(actor: &Actor, body: &C) -> u64 {
+/// what idempotency compares when a command id comes back. It hashes the documented
+/// [`crate::canonical`] encoding, so it does not depend on the compiler.
+pub fn fingerprint<C: serde::Serialize>(actor: &Actor, body: &C) -> u64 {
     let mut hasher = StableHasher::new();
-    actor.hash(&mut hasher);
-    body.hash(&mut hasher);
+    crate::canonical::encode(actor, &mut hasher);
+    crate::canonical::encode(body, &mut hasher);
     mix(hasher.finish())
 }

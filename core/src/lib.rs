@@ -72,6 +72,7 @@
 
 #![warn(missing_docs)]
 
+pub mod canonical;
 pub mod host;
 pub mod ids;
 pub mod inventory;
@@ -475,7 +476,7 @@ macro_rules! guard_error_from {
 
 impl Journal {
     /// Check time and idempotency for `command`.
-    pub fn admit<C: Hash>(&self, command: &Envelope<C>) -> Result<Admission, GuardError> {
+    pub fn admit<C: Serialize>(&self, command: &Envelope<C>) -> Result<Admission, GuardError> {
         if command.now < self.last_now {
             return Err(GuardError::TimeWentBackwards {
                 now: command.now,
