@@ -433,7 +433,8 @@ pub enum Admission {
     },
 }
 
-/// The shared rejections, converted into each aggregate's own error.
+/// The rejections every aggregate shares, one type carried by each aggregate's error as
+/// its `Guard` variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum GuardError {
     /// `now` is earlier than the last `now` this aggregate recorded.
@@ -450,28 +451,48 @@ pub enum GuardError {
         /// The reused id.
         command: CommandId,
     },
+    /// This kind of actor may not send this command.
+    #[error("{actor:?} may not send this command")]
+    NotAuthorized {
+        /// Who sent it.
+        actor: Actor,
+    },
 }
 
-/// Implements `From<GuardError>` for an aggregate's error enum, which repeats the two
-/// shared rejections as its own variants (so callers match one enum per aggregate).
-/// The calling module imports `GuardError`.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! guard_error_from {
-    ($error:ident) => {
-        impl From<GuardError> for $error {
-            fn from(error: GuardError) -> Self {
-                match error {
-                    GuardError::TimeWentBackwards { now, last } => {
-                        $error::TimeWentBackwards { now, last }
-                    }
-                    GuardError::IdempotencyConflict { command } => {
-                        $error::IdempotencyConflict { command }
-                    }
-                }
-            }
-        }
-    };
+/// `value − amount` in `apply`, asserting (in debug builds and tests) that it cannot
+/// underflow: `apply` folds only events `decide` produced from the same state, so an
+/// underflow is a bug in the core, never bad input. A release build keeps the absorbed
+/// value (0) rather than crash a service on its own log.
+#[inline]
+#[track_caller]
+pub(crate) fn applied_sub(value: u32, amount: u32, what: &str) -> u32 {
+    debug_assert!(
+        amount <= value,
+        "apply: {what} would go below zero ({value} − {amount})"
+    );
+    value.saturating_sub(amount)
+}
+
+/// `total + amount` of money in `apply`, asserting (in debug builds and tests) that it
+/// cannot overflow: `decide` checked it. A release build keeps the old total.
+#[inline]
+#[track_caller]
+pub(crate) fn applied_add(total: Money, amount: Money, what: &str) -> Money {
+    let sum = total.checked_add(amount);
+    debug_assert!(
+        sum.is_ok(),
+        "apply: {what} overflows ({total:?} + {amount:?})"
+    );
+    sum.unwrap_or(total)
+}
+
+/// Asserts (in debug builds and tests) that `apply` found what the event refers to; in a
+/// release build the event is absorbed.
+#[inline]
+#[track_caller]
+pub(crate) fn applied_found<T>(found: Option<T>, what: &str) -> Option<T> {
+    debug_assert!(found.is_some(), "apply: {what} is missing");
+    found
 }
 
 impl Journal {

@@ -253,26 +253,10 @@ pub enum OrderEvent {
 /// Why an order command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum OrderError {
-    /// See [`GuardError::TimeWentBackwards`].
-    #[error("time went backwards: now {now:?} is before {last:?}")]
-    TimeWentBackwards {
-        /// The command's `now`.
-        now: Timestamp,
-        /// The last recorded `now`.
-        last: Timestamp,
-    },
-    /// See [`GuardError::IdempotencyConflict`].
-    #[error("command {command} was used before with different content")]
-    IdempotencyConflict {
-        /// The reused id.
-        command: CommandId,
-    },
-    /// This kind of actor may not send this command.
-    #[error("{actor:?} may not send this command")]
-    NotAuthorized {
-        /// Who sent it.
-        actor: Actor,
-    },
+    /// A rejection every aggregate shares: time going backwards, a reused command id,
+    /// or the wrong kind of actor.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// Only the order's customer may pay for or cancel it.
     #[error("only the order's customer may do this")]
     NotOrderCustomer,
@@ -283,7 +267,7 @@ pub enum OrderError {
     #[error("the order already exists")]
     OrderAlreadyExists,
     /// Quantity outside 1..=8.
-    #[error("quantity {quantity} is outside 1..=8")]
+    #[error("quantity {quantity} is outside 1..={}", crate::inventory::ORDER_QUANTITY_MAX)]
     InvalidQuantity {
         /// The quantity asked.
         quantity: u32,
@@ -325,8 +309,6 @@ pub enum OrderError {
         status: OrderStatus,
     },
 }
-
-crate::guard_error_from!(OrderError);
 
 /// A started order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,9 +433,9 @@ impl Order {
             return Err(OrderError::OrderNotFound);
         };
         let Actor::Customer(customer) = command.actor else {
-            return Err(OrderError::NotAuthorized {
+            return Err(OrderError::Guard(GuardError::NotAuthorized {
                 actor: command.actor,
-            });
+            }));
         };
         if *quantity == 0 || *quantity > crate::inventory::ORDER_QUANTITY_MAX {
             return Err(OrderError::InvalidQuantity {
@@ -806,7 +788,7 @@ impl Aggregate for Order {
                 match actor {
                     Actor::Customer(customer) if customer == details.customer => {}
                     Actor::Customer(_) => return Err(OrderError::NotOrderCustomer),
-                    _ => return Err(OrderError::NotAuthorized { actor }),
+                    _ => return Err(OrderError::Guard(GuardError::NotAuthorized { actor })),
                 }
                 if status != OrderStatus::AwaitingPayment {
                     return Err(OrderError::NotAllowedInStatus { status });
@@ -820,7 +802,7 @@ impl Aggregate for Order {
                 match actor {
                     Actor::Customer(customer) if customer == details.customer => {}
                     Actor::Customer(_) => return Err(OrderError::NotOrderCustomer),
-                    _ => return Err(OrderError::NotAuthorized { actor }),
+                    _ => return Err(OrderError::Guard(GuardError::NotAuthorized { actor })),
                 }
                 match status {
                     OrderStatus::Reserving | OrderStatus::AwaitingPayment => OrderEvent::Ended {
@@ -841,7 +823,7 @@ impl Aggregate for Order {
             }
             OrderCommand::Expire => {
                 if actor != Actor::System {
-                    return Err(OrderError::NotAuthorized { actor });
+                    return Err(OrderError::Guard(GuardError::NotAuthorized { actor }));
                 }
                 match Order::decide_message(details, command.now, &command.body) {
                     Some(event) => event,
@@ -850,7 +832,7 @@ impl Aggregate for Order {
             }
             body => {
                 if actor != Actor::Service {
-                    return Err(OrderError::NotAuthorized { actor });
+                    return Err(OrderError::Guard(GuardError::NotAuthorized { actor }));
                 }
                 match Order::decide_message(judged, command.now, body) {
                     Some(event) => event,

@@ -21,8 +21,9 @@ use crate::ids::{PayoutId, RefundId};
 use crate::money::Money;
 use crate::time::Timestamp;
 use crate::{
-    Actor, Admission, Aggregate, ArmedTimer, CommandId, CustomerId, Decision, Effect, Effects,
-    Envelope, GuardError, Journal, PaymentId, Recorded, Timer, order, recorded, ticket,
+    Actor, Admission, Aggregate, ArmedTimer, CustomerId, Decision, Effect, Effects, Envelope,
+    GuardError, Journal, PaymentId, Recorded, Timer, applied_add, applied_found, order, recorded,
+    ticket,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -297,26 +298,10 @@ pub enum PaymentEvent {
 /// Why a payment command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum PaymentError {
-    /// See [`GuardError::TimeWentBackwards`].
-    #[error("time went backwards: now {now:?} is before {last:?}")]
-    TimeWentBackwards {
-        /// The command's `now`.
-        now: Timestamp,
-        /// The last recorded `now`.
-        last: Timestamp,
-    },
-    /// See [`GuardError::IdempotencyConflict`].
-    #[error("command {command} was used before with different content")]
-    IdempotencyConflict {
-        /// The reused id.
-        command: CommandId,
-    },
-    /// This kind of actor may not send this command.
-    #[error("{actor:?} may not send this command")]
-    NotAuthorized {
-        /// Who sent it.
-        actor: Actor,
-    },
+    /// A rejection every aggregate shares: time going backwards, a reused command id,
+    /// or the wrong kind of actor.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// No authorization was asked yet.
     #[error("no such payment")]
     PaymentNotFound,
@@ -344,8 +329,6 @@ pub enum PaymentError {
         refundable: Money,
     },
 }
-
-crate::guard_error_from!(PaymentError);
 
 /// Where one gateway operation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -516,9 +499,9 @@ impl Payment {
             _ => Actor::Service,
         };
         if command.actor != expected {
-            return Err(PaymentError::NotAuthorized {
+            return Err(PaymentError::Guard(GuardError::NotAuthorized {
                 actor: command.actor,
-            });
+            }));
         }
         let details = match (&command.body, self.details.as_ref()) {
             (
@@ -811,10 +794,7 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
         }
         PaymentEvent::Captured { amount } => {
             details.status = PaymentStatus::Captured;
-            details.captured = details
-                .captured
-                .checked_add(*amount)
-                .unwrap_or(details.captured);
+            details.captured = applied_add(details.captured, *amount, "captured");
             settle(details, Operation::Capture, OperationStatus::Approved);
             if details.void_wanted {
                 // A void asked while the capture was in flight: the money is captured
@@ -855,20 +835,14 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
             settle(details, Operation::Void, OperationStatus::Approved);
         }
         PaymentEvent::RefundRequested { refund, amount } => {
-            details.committed = details
-                .committed
-                .checked_add(*amount)
-                .unwrap_or(details.committed);
+            details.committed = applied_add(details.committed, *amount, "committed");
             start(
                 Operation::Refund(*refund),
                 GatewayRequest::Refund { amount: *amount },
             );
         }
         PaymentEvent::Refunded { refund, amount } => {
-            details.refunded = details
-                .refunded
-                .checked_add(*amount)
-                .unwrap_or(details.refunded);
+            details.refunded = applied_add(details.refunded, *amount, "refunded");
             settle(
                 details,
                 Operation::Refund(*refund),
@@ -877,10 +851,7 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
             refresh_refund_status(details);
         }
         PaymentEvent::PayoutRequested { payout, amount, to } => {
-            details.committed = details
-                .committed
-                .checked_add(*amount)
-                .unwrap_or(details.committed);
+            details.committed = applied_add(details.committed, *amount, "committed");
             start(
                 Operation::Payout(*payout),
                 GatewayRequest::Payout {
@@ -890,10 +861,7 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
             );
         }
         PaymentEvent::PaidOut { payout, amount } => {
-            details.paid_out = details
-                .paid_out
-                .checked_add(*amount)
-                .unwrap_or(details.paid_out);
+            details.paid_out = applied_add(details.paid_out, *amount, "paid_out");
             settle(
                 details,
                 Operation::Payout(*payout),
@@ -905,13 +873,18 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
             settle(details, key.operation, OperationStatus::Resolving);
         }
         PaymentEvent::CallReissued { key } => {
-            if let Some(state) = details.operations.get_mut(&key.operation) {
+            if let Some(state) =
+                applied_found(details.operations.get_mut(&key.operation), "the call")
+            {
                 state.attempt = key.attempt;
                 state.status = OperationStatus::InFlight;
             }
         }
         PaymentEvent::RetryScheduled { key, at, resolve } => {
-            if let Some(state) = details.operations.get_mut(&key.operation) {
+            if let Some(state) = applied_found(
+                details.operations.get_mut(&key.operation),
+                "the retried call",
+            ) {
                 state.attempt = key.attempt;
                 state.failures = state.failures.saturating_add(1);
                 state.status = OperationStatus::Waiting {
@@ -937,7 +910,7 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
 }
 
 fn settle(details: &mut PaymentDetails, operation: Operation, status: OperationStatus) {
-    if let Some(state) = details.operations.get_mut(&operation) {
+    if let Some(state) = applied_found(details.operations.get_mut(&operation), "the operation") {
         state.status = status;
     }
 }
@@ -1056,7 +1029,7 @@ impl Aggregate for Payment {
             });
             return;
         }
-        if let Some(details) = self.details.as_mut() {
+        if let Some(details) = applied_found(self.details.as_mut(), "the payment") {
             apply_to_details(details, &event.event);
         }
     }

@@ -126,26 +126,10 @@ pub enum ShowEvent {
 /// Why a show command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum ShowError {
-    /// See [`GuardError::TimeWentBackwards`].
-    #[error("time went backwards: now {now:?} is before {last:?}")]
-    TimeWentBackwards {
-        /// The command's `now`.
-        now: Timestamp,
-        /// The last recorded `now`.
-        last: Timestamp,
-    },
-    /// See [`GuardError::IdempotencyConflict`].
-    #[error("command {command} was used before with different content")]
-    IdempotencyConflict {
-        /// The reused id.
-        command: CommandId,
-    },
-    /// This kind of actor may not send this command.
-    #[error("{actor:?} may not send this command")]
-    NotAuthorized {
-        /// Who sent it.
-        actor: Actor,
-    },
+    /// A rejection every aggregate shares: time going backwards, a reused command id,
+    /// or the wrong kind of actor.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// Only the organizer who created the show may change it.
     #[error("only the show's organizer may change it")]
     NotShowOrganizer,
@@ -188,8 +172,6 @@ pub enum ShowError {
     #[error("too close to the show's start")]
     TooCloseToShow,
 }
-
-crate::guard_error_from!(ShowError);
 
 /// What the order and ticket services need to know about a show.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -442,9 +424,9 @@ impl Aggregate for Show {
                 None,
             ) => {
                 let Actor::Organizer(organizer) = command.actor else {
-                    return Err(ShowError::NotAuthorized {
+                    return Err(ShowError::Guard(GuardError::NotAuthorized {
                         actor: command.actor,
-                    });
+                    }));
                 };
                 Show::validate_create(now, name, *start_at, sections)?;
                 ShowEvent::Created {
@@ -459,9 +441,9 @@ impl Aggregate for Show {
             (ShowCommand::Start, None) => return Err(ShowError::ShowNotFound),
             (ShowCommand::Start, Some(details)) => {
                 if command.actor != Actor::System {
-                    return Err(ShowError::NotAuthorized {
+                    return Err(ShowError::Guard(GuardError::NotAuthorized {
                         actor: command.actor,
-                    });
+                    }));
                 }
                 // A timer that fires early, or after the end, changes nothing.
                 if now < details.start_at
@@ -479,7 +461,7 @@ impl Aggregate for Show {
                 match command.actor {
                     Actor::Organizer(organizer) if organizer == details.organizer => {}
                     Actor::Organizer(_) => return Err(ShowError::NotShowOrganizer),
-                    actor => return Err(ShowError::NotAuthorized { actor }),
+                    actor => return Err(ShowError::Guard(GuardError::NotAuthorized { actor })),
                 }
                 let status = details.status;
                 let not_allowed = ShowError::NotAllowedInStatus { status };

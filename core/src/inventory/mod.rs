@@ -13,8 +13,9 @@ use crate::ids::{SeatIndex, TicketId};
 use crate::show::{SectionKind, SectionSpec};
 use crate::time::{PAYMENT_WINDOW_MS, Timestamp};
 use crate::{
-    Actor, Admission, Aggregate, ArmedTimer, CommandId, Decision, Effect, Effects, Envelope,
-    GuardError, Journal, OrderId, OrganizerId, Recorded, SectionKey, Timer, recorded,
+    Actor, Admission, Aggregate, ArmedTimer, Decision, Effect, Effects, Envelope, GuardError,
+    Journal, OrderId, OrganizerId, Recorded, SectionKey, Timer, applied_found, applied_sub,
+    recorded,
 };
 use seating::{LayoutProblem, SeatLayout, SeatList, SeatMap, SeatState};
 use serde::{Deserialize, Serialize};
@@ -272,26 +273,10 @@ pub enum InventoryEvent {
 /// Why an inventory command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum InventoryError {
-    /// See [`GuardError::TimeWentBackwards`].
-    #[error("time went backwards: now {now:?} is before {last:?}")]
-    TimeWentBackwards {
-        /// The command's `now`.
-        now: Timestamp,
-        /// The last recorded `now`.
-        last: Timestamp,
-    },
-    /// See [`GuardError::IdempotencyConflict`].
-    #[error("command {command} was used before with different content")]
-    IdempotencyConflict {
-        /// The reused id.
-        command: CommandId,
-    },
-    /// This kind of actor may not send this command.
-    #[error("{actor:?} may not send this command")]
-    NotAuthorized {
-        /// Who sent it.
-        actor: Actor,
-    },
+    /// A rejection every aggregate shares: time going backwards, a reused command id,
+    /// or the wrong kind of actor.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// Only the show's organizer may block or unblock.
     #[error("only the show's organizer may block or unblock seats")]
     NotShowOrganizer,
@@ -314,7 +299,7 @@ pub enum InventoryError {
     #[error("the show has started")]
     ShowStarted,
     /// Quantity outside 1..=8.
-    #[error("quantity {quantity} is outside 1..=8")]
+    #[error("quantity {quantity} is outside 1..={}", ORDER_QUANTITY_MAX)]
     InvalidQuantity {
         /// The quantity asked.
         quantity: u32,
@@ -423,8 +408,6 @@ pub enum InventoryError {
     },
 }
 
-crate::guard_error_from!(InventoryError);
-
 /// Where an order's places are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HoldStatus {
@@ -463,8 +446,12 @@ impl OrderSeats {
     }
 }
 
-fn quantity_mask(quantity: u8) -> u8 {
-    if quantity >= 8 {
+// An order's returned tickets are bits of a `u8`: one per seat it can hold.
+const _: () = assert!(ORDER_QUANTITY_MAX <= u8::BITS);
+
+/// The bits of an order's `quantity` tickets in a returned-seats mask.
+pub(crate) fn quantity_mask(quantity: u8) -> u8 {
+    if u32::from(quantity) >= u8::BITS {
         u8::MAX
     } else {
         (1u8 << quantity) - 1
@@ -700,7 +687,7 @@ impl Inventory {
             if actor == wanted {
                 Ok(())
             } else {
-                Err(InventoryError::NotAuthorized { actor })
+                Err(InventoryError::Guard(GuardError::NotAuthorized { actor }))
             }
         };
         let event = match &command.body {
@@ -820,7 +807,7 @@ impl Inventory {
                 match actor {
                     Actor::Organizer(organizer) if organizer == setup.organizer => {}
                     Actor::Organizer(_) => return Err(InventoryError::NotShowOrganizer),
-                    _ => return Err(InventoryError::NotAuthorized { actor }),
+                    _ => return Err(InventoryError::Guard(GuardError::NotAuthorized { actor })),
                 }
                 let block = matches!(command.body, InventoryCommand::Block(_));
                 let (seats, count) = match selection {
@@ -926,7 +913,7 @@ impl Inventory {
             returned: 0,
         });
         if claim.status == HoldStatus::Held {
-            self.reserved = self.reserved.saturating_sub(u32::from(claim.quantity));
+            self.reserved = applied_sub(self.reserved, u32::from(claim.quantity), "reserved");
             if let Some(map) = self.seats.as_mut() {
                 map.set(&claim.seats, SeatState::Free);
             }
@@ -1025,9 +1012,16 @@ impl Aggregate for Inventory {
                 }
             }
             InventoryEvent::HoldConfirmed { order } => {
-                if let Some(claim) = self.orders.get_mut(order) {
+                if let Some(claim) = applied_found(self.orders.get_mut(order), "the confirmed hold")
+                {
+                    debug_assert_eq!(
+                        claim.status,
+                        HoldStatus::Held,
+                        "apply: confirm of {order:?}"
+                    );
                     claim.status = HoldStatus::Sold;
-                    self.reserved = self.reserved.saturating_sub(u32::from(claim.quantity));
+                    self.reserved =
+                        applied_sub(self.reserved, u32::from(claim.quantity), "reserved");
                     self.sold += u32::from(claim.quantity);
                     if let Some(map) = self.seats.as_mut() {
                         map.set(&claim.seats, SeatState::Sold);
@@ -1038,8 +1032,8 @@ impl Aggregate for Inventory {
                 self.release_hold(*order);
             }
             InventoryEvent::SeatsUnsold { order } => {
-                if let Some(claim) = self.orders.get_mut(order) {
-                    self.sold = self.sold.saturating_sub(claim.unreturned());
+                if let Some(claim) = applied_found(self.orders.get_mut(order), "the unsold order") {
+                    self.sold = applied_sub(self.sold, claim.unreturned(), "sold");
                     if let Some(map) = self.seats.as_mut() {
                         let seats: SeatList = claim
                             .seats
@@ -1060,15 +1054,18 @@ impl Aggregate for Inventory {
                 }
             }
             InventoryEvent::SeatsUnblocked { seats, count } => {
-                self.blocked = self.blocked.saturating_sub(*count);
+                self.blocked = applied_sub(self.blocked, *count, "blocked");
                 if let Some(map) = self.seats.as_mut() {
                     map.set(seats, SeatState::Free);
                 }
             }
             InventoryEvent::SeatReturned { ticket } => {
-                if let Some(claim) = self.orders.get_mut(&ticket.order) {
+                if let Some(claim) = applied_found(
+                    self.orders.get_mut(&ticket.order),
+                    "the returned seat's order",
+                ) {
                     claim.returned |= 1 << ticket.index;
-                    self.sold = self.sold.saturating_sub(1);
+                    self.sold = applied_sub(self.sold, 1, "sold");
                     if let (Some(map), Some(seat)) = (
                         self.seats.as_mut(),
                         claim.seats.get(usize::from(ticket.index)),
@@ -1108,7 +1105,7 @@ mod random_tests {
     use crate::host::Stream;
     use crate::money::Money;
     use crate::read_models::{AvailableSeats, DomainEvent, Projection, StreamId, VenueLayout};
-    use crate::{SectionIndex, ShowId};
+    use crate::{CommandId, SectionIndex, ShowId};
 
     /// Random command sequences never oversell, keep counts and seat states in step,
     /// leave state unchanged when rejected, replay exactly and agree with the read

@@ -43,8 +43,8 @@ fn runs_of(free: u64, quantity: usize) -> u64 {
     runs
 }
 
-/// Up to eight seats, inline.
-pub type SeatList = SmallVec<[SeatIndex; 8]>;
+/// An order's seats (at most `ORDER_QUANTITY_MAX`), inline.
+pub type SeatList = SmallVec<[SeatIndex; super::ORDER_QUANTITY_MAX as usize]>;
 
 /// The seat labels of a numbered section, shared: cloning a section (in events,
 /// notices, snapshots, rebuilt services) copies a pointer, and the layout the labels

@@ -141,11 +141,7 @@ impl Projection for VenueLayout {
                 ..
             } => {
                 section.set(seats, SeatState::Reserved);
-                let mask = if *quantity >= 8 {
-                    u8::MAX
-                } else {
-                    (1u8 << quantity) - 1
-                };
+                let mask = crate::inventory::quantity_mask(*quantity);
                 section.claims.insert(*order, (seats.clone(), mask));
             }
             InventoryEvent::HoldExtended { .. } => {}

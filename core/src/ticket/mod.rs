@@ -20,7 +20,7 @@ use crate::time::Timestamp;
 use crate::{
     Actor, Admission, Aggregate, ArmedTimer, CommandId, CustomerId, Decision, Effect, Effects,
     Envelope, GuardError, Journal, Message, PaymentId, PayoutId, Recorded, RefundId, ResaleId,
-    SectionKey, TicketId, recorded,
+    SectionKey, TicketId, applied_add, applied_found, recorded,
 };
 use serde::{Deserialize, Serialize};
 
@@ -202,26 +202,10 @@ pub enum TicketEvent {
 /// Why a ticket command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum TicketError {
-    /// See [`GuardError::TimeWentBackwards`].
-    #[error("time went backwards: now {now:?} is before {last:?}")]
-    TimeWentBackwards {
-        /// The command's `now`.
-        now: Timestamp,
-        /// The last recorded `now`.
-        last: Timestamp,
-    },
-    /// See [`GuardError::IdempotencyConflict`].
-    #[error("command {command} was used before with different content")]
-    IdempotencyConflict {
-        /// The reused id.
-        command: CommandId,
-    },
-    /// This kind of actor may not send this command.
-    #[error("{actor:?} may not send this command")]
-    NotAuthorized {
-        /// Who sent it.
-        actor: Actor,
-    },
+    /// A rejection every aggregate shares: time going backwards, a reused command id,
+    /// or the wrong kind of actor.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// Only the current owner may do this.
     #[error("only the ticket's owner may do this")]
     NotTicketOwner,
@@ -273,8 +257,6 @@ pub enum TicketError {
     #[error("the refund overflows")]
     RefundOverflow,
 }
-
-crate::guard_error_from!(TicketError);
 
 /// An issued ticket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,7 +364,7 @@ impl Ticket {
                 None,
             ) => {
                 if actor != Actor::Service {
-                    return Err(TicketError::NotAuthorized { actor });
+                    return Err(TicketError::Guard(GuardError::NotAuthorized { actor }));
                 }
                 return Ok(Some(TicketEvent::Issued {
                     ticket: *ticket,
@@ -401,13 +383,13 @@ impl Ticket {
         let by_owner = || match actor {
             Actor::Customer(customer) if customer == details.owner => Ok(()),
             Actor::Customer(_) => Err(TicketError::NotTicketOwner),
-            _ => Err(TicketError::NotAuthorized { actor }),
+            _ => Err(TicketError::Guard(GuardError::NotAuthorized { actor })),
         };
         let by_service = || {
             if actor == Actor::Service {
                 Ok(())
             } else {
-                Err(TicketError::NotAuthorized { actor })
+                Err(TicketError::Guard(GuardError::NotAuthorized { actor }))
             }
         };
         let valid = || {
@@ -703,7 +685,7 @@ impl Aggregate for Ticket {
             });
             return;
         }
-        let Some(details) = self.details.as_mut() else {
+        let Some(details) = applied_found(self.details.as_mut(), "the ticket") else {
             return;
         };
         match &event.event {
@@ -723,12 +705,15 @@ impl Aggregate for Ticket {
                 resale,
                 buyer: taker,
             } => {
-                if let Some(listing) = details.listing.as_mut() {
+                if let Some(listing) = applied_found(details.listing.as_mut(), "the taken listing")
+                {
                     listing.taken_by = Some((*resale, *taker));
                 }
             }
             TicketEvent::ListingReturned { .. } => {
-                if let Some(listing) = details.listing.as_mut() {
+                if let Some(listing) =
+                    applied_found(details.listing.as_mut(), "the returned listing")
+                {
                     listing.taken_by = None;
                 }
                 // A ticket no longer valid (its show was cancelled while the resale was
@@ -744,8 +729,13 @@ impl Aggregate for Ticket {
                 buyer_payment,
                 ..
             } => {
-                if let Some(share) = details.shares.last_mut() {
-                    share.paid_out = share.paid_out.checked_add(*price).unwrap_or(share.paid);
+                if let Some(share) = applied_found(details.shares.last_mut(), "the seller's share")
+                {
+                    share.paid_out = applied_add(share.paid_out, *price, "paid out");
+                    debug_assert!(
+                        share.paid_out <= share.paid,
+                        "apply: paid out more than paid"
+                    );
                 }
                 details.shares.push(Share {
                     payment: *buyer_payment,

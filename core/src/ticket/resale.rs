@@ -11,7 +11,6 @@ use crate::money::Money;
 use crate::order::PaymentFailure;
 use crate::payment::{PaymentCommand, PaymentError, PaymentEvent, PaymentMethod};
 use crate::ticket::{TicketCommand, TicketError, TicketEvent};
-use crate::time::Timestamp;
 use crate::{
     Actor, Admission, Aggregate, ArmedTimer, CommandId, CustomerId, Decision, Effect, Effects,
     Envelope, GuardError, Journal, Message, PaymentId, Recorded, RefundId, ResaleId, TicketId,
@@ -151,26 +150,10 @@ pub enum ResaleEvent {
 /// Why a resale command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum ResaleError {
-    /// See [`GuardError::TimeWentBackwards`].
-    #[error("time went backwards: now {now:?} is before {last:?}")]
-    TimeWentBackwards {
-        /// The command's `now`.
-        now: Timestamp,
-        /// The last recorded `now`.
-        last: Timestamp,
-    },
-    /// See [`GuardError::IdempotencyConflict`].
-    #[error("command {command} was used before with different content")]
-    IdempotencyConflict {
-        /// The reused id.
-        command: CommandId,
-    },
-    /// This kind of actor may not send this command.
-    #[error("{actor:?} may not send this command")]
-    NotAuthorized {
-        /// Who sent it.
-        actor: Actor,
-    },
+    /// A rejection every aggregate shares: time going backwards, a reused command id,
+    /// or the wrong kind of actor.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
     /// No such purchase.
     #[error("no such resale purchase")]
     ResaleNotFound,
@@ -181,8 +164,6 @@ pub enum ResaleError {
     #[error("the price must be above zero")]
     ZeroPrice,
 }
-
-crate::guard_error_from!(ResaleError);
 
 /// A started purchase.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,7 +358,7 @@ impl Aggregate for Resale {
                 None,
             ) => {
                 let Actor::Customer(buyer) = actor else {
-                    return Err(ResaleError::NotAuthorized { actor });
+                    return Err(ResaleError::Guard(GuardError::NotAuthorized { actor }));
                 };
                 if price.cents() == 0 {
                     return Err(ResaleError::ZeroPrice);
@@ -403,7 +384,7 @@ impl Aggregate for Resale {
             (_, None) => return Err(ResaleError::ResaleNotFound),
             (body, Some(details)) => {
                 if actor != Actor::Service {
-                    return Err(ResaleError::NotAuthorized { actor });
+                    return Err(ResaleError::Guard(GuardError::NotAuthorized { actor }));
                 }
                 let Some(event) = Resale::on_answer(details, body) else {
                     return Ok(Decision::Ignored);

@@ -6,6 +6,7 @@
 use super::support::{
     Host, ORGANIZER, Outcome, STRANGER, T0, general, numbered, open_section, strings,
 };
+use turnstile_core::GuardError;
 use turnstile_core::inventory::seating::SeatState;
 use turnstile_core::inventory::{
     HoldStatus, Inventory, InventoryCommand, InventoryError, InventoryEvent, SalesPhase,
@@ -424,7 +425,7 @@ fn only_the_shows_organizer_blocks_and_only_services_and_timers_move_holds() {
     ] {
         assert_eq!(
             host.send(&(), actor, T0, block()).rejection(),
-            InventoryError::NotAuthorized { actor }
+            InventoryError::Guard(GuardError::NotAuthorized { actor })
         );
     }
     service(&mut host, T0, reserve(9, 1, T0)).new_event();
@@ -445,7 +446,7 @@ fn only_the_shows_organizer_blocks_and_only_services_and_timers_move_holds() {
         ] {
             assert_eq!(
                 host.send(&(), actor, T0, body.clone()).rejection(),
-                InventoryError::NotAuthorized { actor },
+                InventoryError::Guard(GuardError::NotAuthorized { actor }),
                 "{body:?}"
             );
         }
@@ -459,9 +460,9 @@ fn only_the_shows_organizer_blocks_and_only_services_and_timers_move_holds() {
             InventoryCommand::ExpireHold { order: OrderId(9) }
         )
         .rejection(),
-        InventoryError::NotAuthorized {
+        InventoryError::Guard(GuardError::NotAuthorized {
             actor: Actor::Service
-        }
+        })
     );
     assert_eq!(host.state().counts().reserved, 1);
 }
@@ -636,10 +637,10 @@ fn time_never_goes_backwards_for_an_inventory() {
     service(&mut host, later, reserve(1, 1, later)).new_event();
     assert_eq!(
         service(&mut host, T0, reserve(2, 1, T0)).rejection(),
-        InventoryError::TimeWentBackwards {
+        InventoryError::Guard(GuardError::TimeWentBackwards {
             now: T0,
             last: later
-        }
+        })
     );
     assert_eq!(host.state().counts().reserved, 1);
 }
@@ -663,12 +664,12 @@ fn the_same_command_id_twice_repeats_with_the_same_content_and_conflicts_with_ot
     assert_eq!(
         host.send_with_id(&(), id, Actor::Service, later, reserve(1, 3, T0))
             .rejection(),
-        InventoryError::IdempotencyConflict { command: id }
+        InventoryError::Guard(GuardError::IdempotencyConflict { command: id })
     );
     assert_eq!(
         host.send_with_id(&(), id, Actor::Service, later, reserve(2, 2, T0))
             .rejection(),
-        InventoryError::IdempotencyConflict { command: id }
+        InventoryError::Guard(GuardError::IdempotencyConflict { command: id })
     );
     assert_eq!(host.state().counts().reserved, 2);
 }
@@ -792,6 +793,6 @@ fn a_rejected_command_is_not_remembered_and_its_id_is_judged_afresh() {
     assert_eq!(send(&mut host, 2), Outcome::Repeat(accepted));
     assert_eq!(
         send(&mut host, 1).rejection(),
-        InventoryError::IdempotencyConflict { command: id }
+        InventoryError::Guard(GuardError::IdempotencyConflict { command: id })
     );
 }

@@ -5,6 +5,7 @@
 
 use super::support::{Host, Outcome, T0};
 use quickcheck::{QuickCheck, TestResult};
+use turnstile_core::GuardError;
 use turnstile_core::payment::{
     GatewayCall, GatewayKey, GatewayOutcome, GatewayRequest, Operation, Payment, PaymentCommand,
     PaymentError, PaymentEvent, PaymentMethod, PaymentStatus,
@@ -559,7 +560,7 @@ fn only_our_services_talk_to_a_payment() {
         ] {
             assert_eq!(
                 host.send(&(), actor, T0, body).rejection(),
-                PaymentError::NotAuthorized { actor }
+                PaymentError::Guard(GuardError::NotAuthorized { actor })
             );
         }
     }

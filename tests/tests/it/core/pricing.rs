@@ -4,6 +4,7 @@
 
 use super::mini_world::MiniWorld;
 use super::support::{ALICE, T0, general, numbered, strings};
+use turnstile_core::GuardError;
 use turnstile_core::order::{OrderCommand, OrderError, OrderStatus};
 use turnstile_core::policy::Tier;
 use turnstile_core::show::ShowCommand;
@@ -234,7 +235,10 @@ fn only_a_customer_starts_an_order_and_the_saga_hears_only_services_and_timers()
             &world.catalog,
             &Envelope::new(CommandId(1), actor, world.now, body.clone()),
         );
-        assert_eq!(result.err(), Some(OrderError::NotAuthorized { actor }));
+        assert_eq!(
+            result.err(),
+            Some(OrderError::Guard(GuardError::NotAuthorized { actor }))
+        );
     }
     world.initiate(ALICE, OrderId(1), 1, None).unwrap();
     world.settle();
@@ -252,7 +256,10 @@ fn only_a_customer_starts_an_order_and_the_saga_hears_only_services_and_timers()
             &world.catalog,
             &Envelope::new(CommandId(9), actor, world.now, body),
         );
-        assert_eq!(result.err(), Some(OrderError::NotAuthorized { actor }));
+        assert_eq!(
+            result.err(),
+            Some(OrderError::Guard(GuardError::NotAuthorized { actor }))
+        );
     }
     assert_eq!(
         world.order_status(OrderId(1)),
@@ -280,10 +287,10 @@ fn time_never_goes_backwards_for_an_order_and_ids_are_idempotent() {
         stream
             .handle(&world.catalog, &cancel(Timestamp(last.0 - 1)))
             .err(),
-        Some(OrderError::TimeWentBackwards {
+        Some(OrderError::Guard(GuardError::TimeWentBackwards {
             now: Timestamp(last.0 - 1),
             last
-        })
+        }))
     );
     let version = stream.state().journal.version;
     assert!(stream.handle(&world.catalog, &cancel(last)).is_ok());
@@ -303,9 +310,9 @@ fn time_never_goes_backwards_for_an_order_and_ids_are_idempotent() {
     );
     assert_eq!(
         stream.handle(&world.catalog, &pay).err(),
-        Some(OrderError::IdempotencyConflict {
+        Some(OrderError::Guard(GuardError::IdempotencyConflict {
             command: CommandId(90)
-        })
+        }))
     );
     assert_eq!(world.order_status(OrderId(1)), Some(OrderStatus::Cancelled));
 }

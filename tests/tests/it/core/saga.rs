@@ -4,6 +4,7 @@
 
 use super::mini_world::{CallKind, Ledger, MiniWorld, Scripted};
 use super::support::{ALICE, BOB, T0, general, numbered};
+use turnstile_core::GuardError;
 use turnstile_core::inventory::{InventoryCommand, InventoryError};
 use turnstile_core::order::{EndCause, OrderCommand, OrderError, OrderStatus, PaymentFailure};
 use turnstile_core::show::{ShowCommand, ShowError, ShowStatus};
@@ -437,7 +438,7 @@ fn only_the_orders_customer_may_pay_or_cancel_and_nobody_pays_twice() {
         let cancel = Envelope::new(CommandId(900), actor, world.now, OrderCommand::Cancel);
         assert_eq!(
             stream.handle(&world.catalog, &cancel).err(),
-            Some(OrderError::NotAuthorized { actor })
+            Some(OrderError::Guard(GuardError::NotAuthorized { actor }))
         );
     }
     world.pay(ALICE, ORDER).unwrap();

@@ -2,6 +2,7 @@
 //! start, the 24-hour cancellation cut-off, who may do what, time and idempotency.
 
 use super::support::{Host, ORGANIZER, Outcome, STRANGER, T0, general, numbered, strings};
+use turnstile_core::GuardError;
 use turnstile_core::inventory::SectionProblem;
 use turnstile_core::inventory::seating::LayoutProblem;
 use turnstile_core::show::{
@@ -300,7 +301,7 @@ fn only_the_creating_organizer_changes_a_show_and_only_the_system_starts_it() {
         assert_eq!(
             host.send(&(), actor, T0, create("Gala", START, vec![general(1, 1)]))
                 .rejection(),
-            ShowError::NotAuthorized { actor }
+            ShowError::Guard(GuardError::NotAuthorized { actor })
         );
     }
     let mut host = created();
@@ -322,14 +323,14 @@ fn only_the_creating_organizer_changes_a_show_and_only_the_system_starts_it() {
         ] {
             assert_eq!(
                 host.send(&(), actor, T0, body.clone()).rejection(),
-                ShowError::NotAuthorized { actor }
+                ShowError::Guard(GuardError::NotAuthorized { actor })
             );
         }
     }
     for actor in [Actor::Organizer(ORGANIZER), Actor::Service] {
         assert_eq!(
             host.send(&(), actor, START, ShowCommand::Start).rejection(),
-            ShowError::NotAuthorized { actor }
+            ShowError::Guard(GuardError::NotAuthorized { actor })
         );
     }
     assert_eq!(status(&host), ShowStatus::Draft);
@@ -343,10 +344,10 @@ fn time_never_goes_backwards_for_a_show() {
     by_organizer(&mut host, later, ShowCommand::Publish).new_event();
     assert_eq!(
         by_organizer(&mut host, T0, ShowCommand::OpenSales).rejection(),
-        ShowError::TimeWentBackwards {
+        ShowError::Guard(GuardError::TimeWentBackwards {
             now: T0,
             last: later
-        }
+        })
     );
     assert_eq!(status(&host), ShowStatus::Published);
 }
@@ -369,7 +370,7 @@ fn the_same_show_command_id_repeats_or_conflicts() {
     assert_eq!(
         host.send_with_id(&(), id, actor, T0, ShowCommand::OpenSales)
             .rejection(),
-        ShowError::IdempotencyConflict { command: id }
+        ShowError::Guard(GuardError::IdempotencyConflict { command: id })
     );
     assert_eq!(
         host.send_with_id(
@@ -380,7 +381,7 @@ fn the_same_show_command_id_repeats_or_conflicts() {
             ShowCommand::Publish
         )
         .rejection(),
-        ShowError::IdempotencyConflict { command: id }
+        ShowError::Guard(GuardError::IdempotencyConflict { command: id })
     );
     assert_eq!(status(&host), ShowStatus::Published);
 }

@@ -5,6 +5,7 @@
 
 use super::mini_world::{CallKind, Ledger, MiniWorld, Scripted};
 use super::support::{ALICE, BOB, CAROL, T0, general};
+use turnstile_core::GuardError;
 use turnstile_core::order::OrderStatus;
 use turnstile_core::show::ShowCommand;
 use turnstile_core::ticket::resale::ResaleStatus;
@@ -456,7 +457,10 @@ fn only_the_owner_acts_on_a_ticket_and_only_services_issue_or_hand_it_over() {
                 &catalog,
                 &Envelope::new(CommandId(900), actor, world.now, body),
             );
-            assert_eq!(result.err(), Some(TicketError::NotAuthorized { actor }));
+            assert_eq!(
+                result.err(),
+                Some(TicketError::Guard(GuardError::NotAuthorized { actor }))
+            );
         }
     }
     for body in [
@@ -475,7 +479,10 @@ fn only_the_owner_acts_on_a_ticket_and_only_services_issue_or_hand_it_over() {
             &catalog,
             &Envelope::new(CommandId(901), actor, world.now, body),
         );
-        assert_eq!(result.err(), Some(TicketError::NotAuthorized { actor }));
+        assert_eq!(
+            result.err(),
+            Some(TicketError::Guard(GuardError::NotAuthorized { actor }))
+        );
     }
     assert_eq!(world.tickets[&ticket].state(), &before);
 }
@@ -631,7 +638,7 @@ fn only_a_customer_buys_a_resale_and_only_services_answer_it() {
     ] {
         assert_eq!(
             host.send(&(), actor, T0, buy_body.clone()).rejection(),
-            ResaleError::NotAuthorized { actor }
+            ResaleError::Guard(GuardError::NotAuthorized { actor })
         );
     }
     host.send(&(), Actor::Customer(BOB), T0, buy_body)
@@ -640,7 +647,7 @@ fn only_a_customer_buys_a_resale_and_only_services_answer_it() {
     assert_eq!(
         host.send(&(), actor, T0, ResaleCommand::Authorized)
             .rejection(),
-        ResaleError::NotAuthorized { actor }
+        ResaleError::Guard(GuardError::NotAuthorized { actor })
     );
     assert_eq!(host.state().status(), Some(ResaleStatus::Authorizing));
 }
@@ -686,7 +693,7 @@ fn time_never_goes_backwards_for_a_ticket_and_its_ids_are_idempotent() {
     };
     assert!(matches!(
         stream.handle(&catalog, &cancel(70, Timestamp(last.0 - 1))),
-        Err(TicketError::TimeWentBackwards { .. })
+        Err(TicketError::Guard(GuardError::TimeWentBackwards { .. }))
     ));
     let effects = match stream.handle(&catalog, &cancel(71, last)) {
         Ok(turnstile_core::host::Handled::New { effects, .. }) => effects.len(),
@@ -705,9 +712,9 @@ fn time_never_goes_backwards_for_a_ticket_and_its_ids_are_idempotent() {
     );
     assert_eq!(
         stream.handle(&catalog, &transfer).err(),
-        Some(TicketError::IdempotencyConflict {
+        Some(TicketError::Guard(GuardError::IdempotencyConflict {
             command: CommandId(71)
-        })
+        }))
     );
 }
 
