@@ -61,14 +61,6 @@ impl Money {
             .ok_or(MoneyError::Underflow)
     }
 
-    /// `self * factor`, or `Overflow`.
-    pub fn checked_mul(self, factor: u64) -> Result<Money, MoneyError> {
-        self.0
-            .checked_mul(factor)
-            .map(Money)
-            .ok_or(MoneyError::Overflow)
-    }
-
     /// `bp` basis points of `self`, rounded half up to the cent:
     /// `(amount * bp + 5_000) / 10_000`, computed without overflow or `Overflow`.
     pub fn percent(self, bp: BasisPoints) -> Result<Money, MoneyError> {

@@ -267,7 +267,10 @@ pub enum OrderError {
     #[error("the order already exists")]
     OrderAlreadyExists,
     /// Quantity outside 1..=8.
-    #[error("quantity {quantity} is outside 1..={}", crate::inventory::ORDER_QUANTITY_MAX)]
+    #[error(
+        "quantity {quantity} is outside 1..={}",
+        crate::inventory::ORDER_QUANTITY_MAX
+    )]
     InvalidQuantity {
         /// The quantity asked.
         quantity: u32,

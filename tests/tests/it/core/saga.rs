@@ -980,3 +980,131 @@ fn an_order_paying_when_its_show_is_cancelled_ends_cancelled_even_if_the_news_is
         assert!(world.valid_tickets(ORDER).is_empty(), "{stage:?}");
     }
 }
+
+/// The last event `ORDER` recorded.
+fn last_order_event(world: &MiniWorld) -> turnstile_core::order::OrderEvent {
+    world.orders[&ORDER]
+        .log()
+        .last()
+        .expect("an event")
+        .event
+        .clone()
+}
+
+#[test]
+fn every_late_answer_to_an_ended_order_is_undone_by_its_own_step() {
+    // Pins down: SPEC's rows for a terminal order that is not Completed, answer by answer and recorded as such: seats reserved late → release, confirmed late → unsell, authorized late → void, captured late → refund in full (the saga itself never causes the last two today; a resent or reordered message could).
+    use turnstile_core::order::{LateAnswer, OrderEvent, Undo};
+    let mut world = order_at(Stage::Confirming);
+    world.inject(answer(
+        1,
+        OrderCommand::ConfirmRejected {
+            reason: InventoryError::HoldNotLive { order: ORDER },
+        },
+    ));
+    world.settle();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Compensated));
+    let none = Undo::default();
+    let cases = [
+        (
+            OrderCommand::SeatsReserved {
+                seats: Default::default(),
+            },
+            LateAnswer::SeatsReserved,
+            Undo {
+                release: true,
+                ..none
+            },
+        ),
+        (
+            OrderCommand::SeatsConfirmed,
+            LateAnswer::SeatsConfirmed,
+            Undo {
+                unsell: true,
+                ..none
+            },
+        ),
+        (
+            OrderCommand::Authorized,
+            LateAnswer::Authorized,
+            Undo { void: true, ..none },
+        ),
+        (
+            OrderCommand::Captured,
+            LateAnswer::Captured,
+            Undo {
+                refund: true,
+                ..none
+            },
+        ),
+    ];
+    for (index, (body, late, undo)) in cases.into_iter().enumerate() {
+        world.inject(answer(10 + index as u64, body));
+        world.settle();
+        assert_eq!(
+            last_order_event(&world),
+            OrderEvent::LateAnswerUndone { answer: late, undo },
+            "{late:?}"
+        );
+        assert_eq!(world.order_status(ORDER), Some(OrderStatus::Compensated));
+    }
+}
+
+#[test]
+fn an_authorization_landing_after_the_show_was_cancelled_ends_the_order_at_once() {
+    // Pins down: Authorizing with the show cancelled + authorized → Cancelled at once, releasing the seats and voiding (no confirm is asked), not one step later.
+    use turnstile_core::order::{OrderEvent, Undo};
+    let mut world = order_at(Stage::Authorizing);
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    world.release_gateway(Scripted::Approve);
+    assert!(
+        !world.orders[&ORDER]
+            .log()
+            .iter()
+            .any(|recorded| recorded.event == OrderEvent::Authorized),
+        "no step towards confirming"
+    );
+    assert_eq!(
+        last_order_event(&world),
+        OrderEvent::Ended {
+            status: OrderStatus::Cancelled,
+            cause: EndCause::ShowCancelled,
+            undo: Undo {
+                release: true,
+                void: true,
+                ..Undo::default()
+            },
+        }
+    );
+    assert_nothing_sold(&world);
+}
+
+#[test]
+fn an_expiry_that_fires_before_its_deadline_changes_nothing_and_a_second_cancellation_notice_is_not_noted_twice()
+ {
+    // Pins down: the order expiry guard (`now ≥ expires_at`: a stale or early timer expires nothing) and the show-cancellation note in Authorizing (recorded once; another notice with a new id adds nothing).
+    use turnstile_core::order::OrderEvent;
+    let mut world = order_at(Stage::AwaitingPayment);
+    let before = order_events(&world);
+    world.queue.push_back(super::mini_world::Delivery {
+        message: answer(1, OrderCommand::Expire),
+        actor: Actor::System,
+        copy: false,
+    });
+    world.settle();
+    assert_eq!(
+        world.order_status(ORDER),
+        Some(OrderStatus::AwaitingPayment)
+    );
+    assert_eq!(order_events(&world), before, "an early expiry is ignored");
+
+    let mut world = order_at(Stage::Authorizing);
+    world.inject(answer(1, OrderCommand::ShowCancelled));
+    world.settle();
+    assert_eq!(last_order_event(&world), OrderEvent::ShowCancellationNoted);
+    let noted = order_events(&world);
+    world.inject(answer(2, OrderCommand::ShowCancelled));
+    world.settle();
+    assert_eq!(order_events(&world), noted, "noted once");
+}
