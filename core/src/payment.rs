@@ -429,20 +429,6 @@ impl PaymentDetails {
             })
             .min()
     }
-
-    /// Refunds, voids and payouts asked and not yet settled by the gateway.
-    pub fn owed(&self) -> impl Iterator<Item = (Operation, &OperationState)> {
-        self.operations.iter().filter_map(|(operation, state)| {
-            let owed = matches!(
-                operation,
-                Operation::Void | Operation::Refund(_) | Operation::Payout(_)
-            ) && !matches!(
-                state.status,
-                OperationStatus::Approved | OperationStatus::Declined
-            );
-            owed.then_some((*operation, state))
-        })
-    }
 }
 
 /// The state of one payment.
@@ -762,17 +748,6 @@ impl Payment {
 }
 
 fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
-    let mut start = |operation: Operation, request: GatewayRequest| {
-        details.operations.insert(
-            operation,
-            OperationState {
-                request,
-                attempt: 0,
-                failures: 0,
-                status: OperationStatus::InFlight,
-            },
-        );
-    };
     match event {
         PaymentEvent::AuthorizationRequested { .. } => {}
         PaymentEvent::Authorized { .. } => {
@@ -787,7 +762,8 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
             settle(details, Operation::Authorize, OperationStatus::Declined);
         }
         PaymentEvent::CaptureRequested { amount } => {
-            start(
+            start_operation(
+                details,
                 Operation::Capture,
                 GatewayRequest::Capture { amount: *amount },
             );
@@ -836,7 +812,8 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
         }
         PaymentEvent::RefundRequested { refund, amount } => {
             details.committed = applied_add(details.committed, *amount, "committed");
-            start(
+            start_operation(
+                details,
                 Operation::Refund(*refund),
                 GatewayRequest::Refund { amount: *amount },
             );
@@ -852,7 +829,8 @@ fn apply_to_details(details: &mut PaymentDetails, event: &PaymentEvent) {
         }
         PaymentEvent::PayoutRequested { payout, amount, to } => {
             details.committed = applied_add(details.committed, *amount, "committed");
-            start(
+            start_operation(
+                details,
                 Operation::Payout(*payout),
                 GatewayRequest::Payout {
                     amount: *amount,

@@ -289,21 +289,28 @@ impl Gateway {
         } else {
             self.profile
         };
-        let outcome = if profile.down_at(ctx.now_ms()) {
-            // Down: nothing executes; a call is declined or left unknown, a status
-            // query cannot be answered.
-            let owed = matches!(
-                call.key.operation,
-                Operation::Void | Operation::Refund(_) | Operation::Payout(_)
-            );
+        let down = profile.down_at(ctx.now_ms());
+        let outcome = if call.request == GatewayRequest::Status {
             let known = self.ledger.calls.get(&call.key).copied();
-            if let Some(known) = known.filter(|_| call.request != GatewayRequest::Status) {
-                known // Idempotency holds even now.
-            } else if call.request != GatewayRequest::Status && ctx.draw(1) == 1 {
-                if owed {
+            // Down, the gateway cannot answer a status query either.
+            if down || ctx.chance_per_mille(profile.timeout_per_mille) {
+                GatewayOutcome::Unknown
+            } else {
+                known.unwrap_or(GatewayOutcome::NotFound)
+            }
+        } else if let Some(known) = self.ledger.calls.get(&call.key).copied() {
+            // Idempotency: the same key never moves money twice (even while down).
+            known
+        } else if down {
+            // Down: nothing executes; the call is declined (an answer the gateway keeps
+            // for the key) or left unknown.
+            if ctx.draw(1) == 1 {
+                if matches!(
+                    call.key.operation,
+                    Operation::Void | Operation::Refund(_) | Operation::Payout(_)
+                ) {
                     ctx.sometimes(probes::OWED_MONEY_DECLINED_IN_OUTAGE);
                 }
-                // A decline is an answer the gateway keeps for the key.
                 let done = self.ledger.execute(call, false);
                 executed = Some(Executed {
                     call,
@@ -313,16 +320,6 @@ impl Gateway {
             } else {
                 GatewayOutcome::Unknown
             }
-        } else if call.request == GatewayRequest::Status {
-            let known = self.ledger.calls.get(&call.key).copied();
-            if ctx.chance_per_mille(profile.timeout_per_mille) {
-                GatewayOutcome::Unknown
-            } else {
-                known.unwrap_or(GatewayOutcome::NotFound)
-            }
-        } else if let Some(known) = self.ledger.calls.get(&call.key).copied() {
-            // Idempotency: the same key never moves money twice.
-            known
         } else if self.ledger.stalled.contains(&call.key) {
             return None; // Still working on it: resends go unanswered.
         } else if ctx.chance_per_mille(profile.stall_per_mille) {

@@ -55,10 +55,6 @@ use crate::probes;
 use crate::services::Store;
 use crate::spec;
 
-/// SPEC: an order is for 1 to 8 seats. The observer keeps its own copy of the rule
-/// (not the core's `ORDER_QUANTITY_MAX`), so a wrong constant there is caught here.
-const SPEC_QUANTITY_MAX: u32 = spec::QUANTITY_MAX;
-
 /// Per section, blocked + reserved + sold ≤ capacity.
 pub const NO_OVERSELL: &str = "no_oversell";
 /// A numbered seat is in at most one hold or sold; one valid ticket per seat.
@@ -169,12 +165,6 @@ struct PayObs {
     voided: bool,
 }
 
-#[derive(Clone, Debug, Default)]
-struct OwedObs {
-    operations: SmallVec<[Operation; 2]>,
-    void: bool,
-}
-
 #[derive(Clone, Debug)]
 struct TicketObs {
     owner: CustomerId,
@@ -200,9 +190,9 @@ pub struct Observer {
     sections: Vec<SectionObs>,
     orders: BTreeMap<OrderId, OrderObs>,
     payments: BTreeMap<PaymentId, PayObs>,
-    /// Per payment, the refunds and payouts asked (`RefundRequested`, `PayoutRequested`)
-    /// and whether a void was asked: money we owe until the gateway's ledger settles it.
-    owed: BTreeMap<PaymentId, OwedObs>,
+    /// Per payment, the voids, refunds and payouts asked: money we owe until the
+    /// gateway's ledger settles it.
+    owed: BTreeMap<PaymentId, SmallVec<[Operation; 2]>>,
     tickets: BTreeMap<TicketId, TicketObs>,
     resales: BTreeMap<ResaleId, ResaleObs>,
     told: BTreeMap<OrderId, OrderStatus>,
@@ -490,7 +480,7 @@ impl Observer {
                     );
                 }
                 let quantity = u32::from(*quantity);
-                if quantity > SPEC_QUANTITY_MAX
+                if quantity > spec::QUANTITY_MAX
                     || (section.numbered && seats.len() != quantity as usize)
                 {
                     return violation(
@@ -728,7 +718,7 @@ impl Observer {
                     ),
                 );
             }
-            if u32::from(*quantity) > SPEC_QUANTITY_MAX {
+            if u32::from(*quantity) > spec::QUANTITY_MAX {
                 return violation(
                     MAX_PER_ORDER,
                     format!("order {} for {quantity} seats", order.0),
@@ -805,7 +795,7 @@ impl Observer {
             }
             OrderEvent::SeatsConfirmed => (Actor::Service, Some(OrderStatus::Capturing)),
             OrderEvent::Completed { tickets } => {
-                if tickets.len() > SPEC_QUANTITY_MAX as usize
+                if tickets.len() > spec::QUANTITY_MAX as usize
                     || tickets.len() != usize::from(obs.quantity)
                 {
                     return violation(
@@ -885,21 +875,14 @@ impl Observer {
                 format!("payment {payment:?}: {:?} by {:?}", e.event, e.actor),
             );
         }
-        match &e.event {
-            PaymentEvent::RefundRequested { refund, .. } => self
-                .owed
-                .entry(payment)
-                .or_default()
-                .operations
-                .push(Operation::Refund(*refund)),
-            PaymentEvent::PayoutRequested { payout, .. } => self
-                .owed
-                .entry(payment)
-                .or_default()
-                .operations
-                .push(Operation::Payout(*payout)),
-            PaymentEvent::VoidRequested => self.owed.entry(payment).or_default().void = true,
-            _ => {}
+        let asked = match &e.event {
+            PaymentEvent::RefundRequested { refund, .. } => Some(Operation::Refund(*refund)),
+            PaymentEvent::PayoutRequested { payout, .. } => Some(Operation::Payout(*payout)),
+            PaymentEvent::VoidRequested => Some(Operation::Void),
+            _ => None,
+        };
+        if let Some(operation) = asked {
+            self.owed.entry(payment).or_default().push(operation);
         }
         let obs = self.payments.entry(payment).or_default();
         match &e.event {
@@ -1708,7 +1691,21 @@ impl Observer {
         }
         // owed_money_settled: judged on the gateway's ledger alone.
         for (payment, owed) in &observer.owed {
-            for operation in &owed.operations {
+            let account = ledger.account(*payment);
+            for operation in owed {
+                // A void is settled once no authorization is left open; a refund or
+                // payout once one of its attempts was approved.
+                if *operation == Operation::Void {
+                    if account.open_authorization() {
+                        return Err(Violation::new(
+                            OWED_MONEY_SETTLED,
+                            format!(
+                                "{payment:?}: a void was asked and the authorization is still open ({account:?})"
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 let first = GatewayKey {
                     payment: *payment,
                     operation: *operation,
@@ -1731,15 +1728,6 @@ impl Observer {
                         ),
                     ));
                 }
-            }
-            let account = ledger.account(*payment);
-            if owed.void && account.open_authorization() {
-                return Err(Violation::new(
-                    OWED_MONEY_SETTLED,
-                    format!(
-                        "{payment:?}: a void was asked and the authorization is still open ({account:?})"
-                    ),
-                ));
             }
         }
         // compensation_complete

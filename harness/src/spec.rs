@@ -15,7 +15,8 @@ pub const HOLD: u64 = 5 * 60_000;
 pub const PAYMENT_WINDOW: u64 = 15 * 60_000;
 /// The cut-off for transfer, resale listing and taking, and show cancellation.
 pub const CUTOFF: u64 = DAY;
-/// Seats per order, at most.
+/// Seats per order, at most: the observer's own copy of the rule (not the core's
+/// `ORDER_QUANTITY_MAX`), so a wrong constant there is caught.
 pub const QUANTITY_MAX: u32 = 8;
 
 /// How long before the start `now` is (negative once started).
