@@ -32,8 +32,8 @@ use turnstile_host::{Answer, Claim, Msg, Query, Rejection};
 use turnstile_sim::{Ctx, NodeId, Setup, TimerId};
 
 use crate::layout::{
-    ClientTimer, EPOCH_MS, External, Layout, ORDERS, Role, TICKETS, Workload, World, WorldConfig,
-    WorldTimer, is_numbered,
+    ClientTimer, DRIVEN_CUSTOMERS, EPOCH_MS, External, Layout, ORDERS, Role, TICKETS, Workload,
+    World, WorldConfig, WorldTimer, is_numbered,
 };
 
 /// A client resends an unanswered request this often.
@@ -118,6 +118,7 @@ enum Purpose {
     Organizer,
     Move,
     CancelOwn { again: bool },
+    Driven,
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +183,18 @@ pub struct Customers {
     workload: Option<Workload>,
     config: Option<WorldConfig>,
     sightings: Vec<Sighting>,
+    driven: Vec<DrivenAnswer>,
+}
+
+/// The answer to a driven command ([`External::Driven`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrivenAnswer {
+    /// The client that sent it.
+    pub client: NodeId,
+    /// The command's id.
+    pub id: CommandId,
+    /// The answer.
+    pub answer: Answer,
 }
 
 impl Customers {
@@ -206,6 +219,11 @@ impl Customers {
         self.layout = layout;
     }
 
+    /// Answers to driven commands since the last call.
+    pub fn take_driven(&mut self) -> Vec<DrivenAnswer> {
+        std::mem::take(&mut self.driven)
+    }
+
     /// What clients saw since the last call.
     pub fn take_sightings(&mut self) -> std::vec::Drain<'_, Sighting> {
         self.sightings.drain(..)
@@ -223,7 +241,16 @@ impl Customers {
 /// Draws every client's plan and schedules their arrival.
 fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<'_, S>) {
     world.plans.clear();
+    world.driven.clear();
     let (min, max, adversaries) = match world.workload() {
+        Workload::Driven => {
+            // Nothing is drawn or scheduled: every command comes from the driver.
+            layout.customers = DRIVEN_CUSTOMERS;
+            for _ in 0..DRIVEN_CUSTOMERS {
+                setup.add_node(false);
+            }
+            return;
+        }
         Workload::FlashSale => (
             world.config().flash_sale.customers_min,
             world.config().flash_sale.customers_max,
@@ -294,7 +321,8 @@ fn draw_plan<S: World>(
         Workload::Adversarial if adversary => {
             (0, 2_000 + setup.draw(2_000), CustomerKind::Adversary)
         }
-        Workload::Adversarial => (
+        // A driven run draws no plan (`plan` returned before).
+        Workload::Adversarial | Workload::Driven => (
             0,
             1_500 + setup.draw(2_500),
             CustomerKind::Buyer { pays: true },
@@ -469,6 +497,9 @@ impl Customers {
         ctx: &mut Ctx<'_, S>,
         event: External,
     ) {
+        if let External::Driven(message) = event {
+            return self.driven_command(client, ctx, *message);
+        }
         let Some(customer) = client.customer else {
             return self.organizer_external(client, ctx, event);
         };
@@ -509,8 +540,23 @@ impl Customers {
                 self.command(client, ctx, message, Purpose::CancelTicket, false, None);
             }
             External::Move => self.adversarial_move(client, ctx, customer),
-            External::CancelShow { .. } => {}
+            External::CancelShow { .. } | External::Driven(_) => {}
         }
+    }
+
+    /// A driver's command: sent once the client's previous request was answered.
+    fn driven_command<S: World>(
+        &mut self,
+        client: &mut Client,
+        ctx: &mut Ctx<'_, S>,
+        message: Message,
+    ) {
+        if client.outstanding.is_some() {
+            let again = External::Driven(Box::new(message));
+            return ctx.schedule_external(client.node, RETRY_MS, again);
+        }
+        let claimed = None;
+        self.command(client, ctx, message, Purpose::Driven, false, claimed);
     }
 
     fn arrive<S: World>(
@@ -638,6 +684,14 @@ impl Customers {
         let outstanding = client.outstanding.take().expect("checked");
         if let Some(retry) = client.retry.take() {
             ctx.cancel_timer(retry);
+        }
+        if outstanding.purpose == Purpose::Driven {
+            self.driven.push(DrivenAnswer {
+                client: client.node,
+                id,
+                answer,
+            });
+            return;
         }
         if outstanding.adversarial {
             self.sightings.push(Sighting::AdversarialAnswer {

@@ -219,6 +219,21 @@ impl Ledger {
     }
 }
 
+/// A driver's say over how the gateway treats the next new authorization (a driven
+/// run's `pay --decline`, `--timeout`, `--late`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scripted {
+    /// The card is declined.
+    Decline,
+    /// The money moves, but the caller hears nothing it can use (outcome unknown).
+    Timeout,
+    /// The gateway works on it for this long (resends unanswered), then approves.
+    Late {
+        /// How long.
+        ms: u64,
+    },
+}
+
 /// The gateway node: how it misbehaves in this run, and its ledger (it never crashes,
 /// so both live outside the engine's volatile node state).
 #[derive(Clone, Debug, Default)]
@@ -227,6 +242,8 @@ pub struct Gateway {
     pub profile: GatewayProfile,
     /// The truth about money.
     pub ledger: Ledger,
+    /// What the driver scripted for the next new authorization (driven runs only).
+    pub scripted: Option<Scripted>,
 }
 
 /// A call the gateway executed (money may have moved), for the observer.
@@ -322,6 +339,28 @@ impl Gateway {
             }
         } else if self.ledger.stalled.contains(&call.key) {
             return None; // Still working on it: resends go unanswered.
+        } else if let (Operation::Authorize, Some(scripted)) =
+            (call.key.operation, self.scripted.take())
+        {
+            let approve = match scripted {
+                Scripted::Decline => false,
+                Scripted::Timeout => true,
+                Scripted::Late { ms } => {
+                    self.ledger.stalled.insert(call.key);
+                    ctx.set_liveness_timer(ms, WorldTimer::GatewayStalled { to: from, call });
+                    return None;
+                }
+            };
+            let done = self.ledger.execute(call, approve);
+            executed = Some(Executed {
+                call,
+                outcome: done,
+            });
+            if scripted == Scripted::Timeout {
+                GatewayOutcome::Unknown
+            } else {
+                done
+            }
         } else if ctx.chance_per_mille(profile.stall_per_mille) {
             // A slow gateway: it executes the call minutes later, past a payment window.
             self.ledger.stalled.insert(call.key);

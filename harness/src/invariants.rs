@@ -243,6 +243,17 @@ impl Observer {
         self.violation = None;
     }
 
+    /// The layout gained shows (a driven run): observe them too.
+    pub fn grow(&mut self, layout: &Layout) {
+        if self.shows.len() < layout.shows.len() {
+            self.shows.resize(layout.shows.len(), ShowObs::default());
+        }
+        if self.sections.len() < layout.sections.len() {
+            self.sections
+                .resize(layout.sections.len(), SectionObs::default());
+        }
+    }
+
     /// A node crashed: remember whether an order was between reserve and pay.
     pub fn crashed(&mut self, node: NodeId, unsent_outbox: bool) {
         let index = node.index();

@@ -63,7 +63,22 @@ pub enum Workload {
     Season,
     /// Customers who cheat, among customers who do not.
     Adversarial,
+    /// Nothing drawn: the shows, the customers' commands and the gateway's answers come
+    /// from a driver (the shell, a script) through [`External::Driven`]. The layout has
+    /// room for [`DRIVEN_SHOWS`] shows of [`DRIVEN_SECTIONS`] sections and
+    /// [`DRIVEN_CUSTOMERS`] customers; a show's inventories start empty and are set up
+    /// when the driver creates it. Never drawn by a sweep.
+    Driven,
 }
+
+/// Shows a driven run has room for.
+pub const DRIVEN_SHOWS: u32 = 4;
+/// Sections per show in a driven run.
+pub const DRIVEN_SECTIONS: u32 = 4;
+/// Customers of a driven run.
+pub const DRIVEN_CUSTOMERS: u32 = 16;
+/// Bit 61 marks the command ids a driver mints (client ids live below bit 61).
+pub const DRIVEN_BIT: u64 = 1 << 61;
 
 impl Workload {
     /// Stable lower-case name.
@@ -72,6 +87,7 @@ impl Workload {
             Workload::FlashSale => "flash_sale",
             Workload::Season => "season",
             Workload::Adversarial => "adversarial",
+            Workload::Driven => "driven",
         }
     }
 
@@ -427,6 +443,9 @@ pub enum External {
     },
     /// An adversary makes its next move.
     Move,
+    /// A driven run's client sends this command (its id minted by the driver, with
+    /// [`DRIVEN_BIT`]) and resends it until answered.
+    Driven(Box<turnstile_core::Message>),
 }
 
 /// A client's timers.

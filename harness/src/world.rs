@@ -41,12 +41,14 @@ use crate::gateway::{Executed, Gateway, GatewayProfile, Ledger};
 use crate::invariants::Observer;
 use crate::services::{ServiceNode, Services, Step};
 
+pub use crate::customers::DrivenAnswer;
+pub use crate::gateway::Scripted;
 pub use crate::layout::{
-    BUILD, EPOCH_MS, External, FIRST_SECTION, FlashSaleShape, GATEWAY, Layout, ORDERS, PAYMENTS,
-    READ_MODELS, Role, SHOWS, ShowPlan, Stored, TICKETS, Workload, WorldConfig, WorldTimer,
-    general_admission, is_numbered, numbered_section, row_label,
+    BUILD, DRIVEN_BIT, DRIVEN_CUSTOMERS, EPOCH_MS, External, FIRST_SECTION, FlashSaleShape,
+    GATEWAY, Layout, ORDERS, PAYMENTS, READ_MODELS, Role, SHOWS, ShowPlan, Stored, TICKETS,
+    Workload, WorldConfig, WorldTimer, general_admission, is_numbered, numbered_section, row_label,
 };
-use crate::layout::{numbered_with, seat_labels};
+use crate::layout::{DRIVEN_SECTIONS, DRIVEN_SHOWS, numbered_with, seat_labels};
 
 /// The engine configuration of the default sweep: swarm profiles under a ceiling with
 /// every fault kind, time bounds long enough for a season, every check on.
@@ -158,6 +160,54 @@ impl Ticketing {
         &self.config
     }
 
+    /// Adds a show to a driven run's layout, before the driver sends its `Create`:
+    /// its sections get the inventories kept for them. `None` if the run is not driven,
+    /// has no room for another show, or the show has no section or too many.
+    pub fn add_driven_show(
+        &mut self,
+        name: &str,
+        start_at: Timestamp,
+        sections: Vec<SectionSpec>,
+    ) -> Option<ShowId> {
+        let room = (self.layout.shows.len() as u32) < DRIVEN_SHOWS;
+        let fits = !sections.is_empty() && sections.len() as u32 <= DRIVEN_SECTIONS;
+        if self.workload != Workload::Driven || !room || !fits {
+            return None;
+        }
+        let layout = Rc::make_mut(&mut self.layout);
+        let show = ShowId(layout.shows.len() as u64 + 1);
+        layout.shows.push(ShowPlan {
+            show,
+            name: name.to_owned(),
+            start_at,
+            sections,
+            first_section: (show.0 as u32 - 1) * DRIVEN_SECTIONS,
+        });
+        self.observer.grow(&self.layout);
+        self.customers.set_layout(Rc::clone(&self.layout));
+        Some(show)
+    }
+
+    /// Takes back the last show [`Ticketing::add_driven_show`] added (its `Create` was
+    /// refused, so nothing was routed to its inventories).
+    pub fn remove_driven_show(&mut self, show: ShowId) {
+        let layout = Rc::make_mut(&mut self.layout);
+        if layout.shows.last().is_some_and(|plan| plan.show == show) {
+            layout.shows.pop();
+        }
+        self.customers.set_layout(Rc::clone(&self.layout));
+    }
+
+    /// Answers to driven commands since the last call.
+    pub fn take_driven_answers(&mut self) -> Vec<DrivenAnswer> {
+        self.customers.take_driven()
+    }
+
+    /// Scripts the gateway's next new authorization (`None`: behave).
+    pub fn script_gateway(&mut self, scripted: Option<Scripted>) {
+        self.gateway.scripted = scripted;
+    }
+
     /// [`numbered_section`], with the labels of an earlier run of the same shape.
     fn numbered(&mut self, name: &str, rows: u32, seats_per_row: u32, price: u64) -> SectionSpec {
         let shape = (rows, seats_per_row);
@@ -250,8 +300,13 @@ impl System for Ticketing {
             Some(workload) => workload,
             None => Workload::ALL[setup.draw(2) as usize],
         };
-        self.gateway.profile = GatewayProfile::draw(setup);
+        self.gateway.profile = if self.workload == Workload::Driven {
+            GatewayProfile::default()
+        } else {
+            GatewayProfile::draw(setup)
+        };
         self.gateway.ledger.clear();
+        self.gateway.scripted = None;
         let mut layout = Layout::default();
         match self.workload {
             Workload::FlashSale => {
@@ -290,6 +345,18 @@ impl System for Ticketing {
                     general_admission("Floor", 10, 3_000),
                 ];
                 Self::add_show(&mut layout, 10 * DAY_MS, sections);
+            }
+            Workload::Driven => {
+                // Room for the driver's shows: every section's inventory starts empty
+                // and is set up when the show it belongs to is created.
+                for show in 1..=u64::from(DRIVEN_SHOWS) {
+                    for section in 0..DRIVEN_SECTIONS {
+                        layout.sections.push(SectionKey {
+                            show: ShowId(show),
+                            section: SectionIndex(section),
+                        });
+                    }
+                }
             }
         }
         // Services, gateway, sections, organizer, customers.

@@ -43,6 +43,12 @@ pub struct Violation {
     pub message: String,
 }
 
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.invariant, self.message)
+    }
+}
+
 impl Violation {
     /// A violation of `invariant`.
     pub fn new(invariant: &'static str, message: impl Into<String>) -> Self {

@@ -37,6 +37,8 @@ use crate::log::{DurableLog, Record, RecoveryReport, Tear};
 use crate::queue::{EventQueue, Handle};
 use crate::trace::{EventKind, Trace, TraceEntry, TraceMode, mix, stable_hash};
 
+mod driven;
+
 /// A node of the simulated world, numbered from 0 in the order the system added them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub u32);
@@ -315,6 +317,23 @@ pub struct Kernel<S: System> {
     hash: u64,
     trace_mode: TraceMode,
     trace: Trace,
+    /// Messages still to lose on arrival ([`Sim::drop_next`], driven runs only).
+    drop_next: u32,
+    /// When the event loop stops (driven runs choose; a run stops when quiet).
+    stop: Stop,
+}
+
+/// When the event loop stops, besides its deadline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Stop {
+    /// When the world is quiet (a run's phases).
+    #[default]
+    Quiet,
+    /// Only at the deadline ([`Sim::run_until`]).
+    Deadline,
+    /// When nothing is in flight and nothing is due within the horizon
+    /// ([`Sim::run_until_calm`]).
+    Calm { horizon_ms: u64 },
 }
 
 impl<S: System> Kernel<S> {
@@ -350,6 +369,8 @@ impl<S: System> Kernel<S> {
             hash: 0,
             trace_mode: TraceMode::Hash,
             trace: Trace::default(),
+            drop_next: 0,
+            stop: Stop::Quiet,
         }
     }
 
@@ -358,6 +379,30 @@ impl<S: System> Kernel<S> {
         self.in_flight == 0
             && self.liveness_timers == 0
             && (liveness_phase || self.pending_externals == 0)
+    }
+
+    /// Whether the event loop stops here: the world is quiet, or (a driven run) what
+    /// the driver waits for came ([`Stop`]). One loop serves every caller, so the
+    /// system's handlers are inlined into one dispatch.
+    #[inline]
+    fn should_stop(&mut self, liveness_phase: bool) -> bool {
+        if self.in_flight != 0 || !(liveness_phase || self.pending_externals == 0) {
+            return false;
+        }
+        match self.stop {
+            Stop::Quiet => self.liveness_timers == 0,
+            Stop::Deadline => false,
+            Stop::Calm { horizon_ms } => self.calm(horizon_ms),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn calm(&mut self, horizon_ms: u64) -> bool {
+        let now_ms = self.now_ms;
+        self.queue
+            .peek_time_ms()
+            .is_none_or(|at| at > now_ms + horizon_ms)
     }
 
     /// Folds one event into the hash and, if asked, the trace.
@@ -883,10 +928,23 @@ impl<S: System> Sim<S> {
         kernel.trace_mode = self.config.trace;
         kernel.trace.entries.clear();
         kernel.trace.lines.clear();
+        kernel.drop_next = 0;
+        kernel.stop = Stop::Quiet;
         self.nodes.clear();
     }
 
     fn run_phases(&mut self, system: &mut S) -> Result<(), Failure> {
+        self.start_run(system);
+        self.run_until_quiet(system, false, self.config.safety_ms_max)?;
+        self.heal(system)?;
+        let deadline_ms = self.kernel.now_ms + self.config.liveness_ms_max;
+        self.run_until_quiet(system, true, deadline_ms)?;
+        self.finish(system)
+    }
+
+    /// Draws the profile, sets the system up, starts every node and arms the first
+    /// process fault.
+    fn start_run(&mut self, system: &mut S) {
         let kernel = &mut self.kernel;
         kernel.profile = match self.config.profile {
             ProfileMode::Fixed(profile) => profile,
@@ -934,12 +992,10 @@ impl<S: System> Sim<S> {
                 .range(0, profile.process_fault_interval_ms * 2);
             kernel.queue.push(first_ms, Event::FaultTick);
         }
+    }
 
-        self.run_until_quiet(system, false, self.config.safety_ms_max)?;
-        self.heal(system)?;
-        let deadline_ms = self.kernel.now_ms + self.config.liveness_ms_max;
-        self.run_until_quiet(system, true, deadline_ms)?;
-
+    /// The `eventually` checks and the quiet check that end a run.
+    fn finish(&mut self, system: &mut S) -> Result<(), Failure> {
         let kernel = &mut self.kernel;
         kernel.stats.checks += 1;
         let view = View {
@@ -1000,7 +1056,7 @@ impl<S: System> Sim<S> {
         liveness_phase: bool,
         deadline_ms: u64,
     ) -> Result<(), Failure> {
-        while !self.kernel.is_quiet(liveness_phase) {
+        while !self.kernel.should_stop(liveness_phase) {
             let Some((time_ms, event)) = self.kernel.queue.pop_until(deadline_ms) else {
                 break;
             };
@@ -1023,7 +1079,11 @@ impl<S: System> Sim<S> {
                 kernel.in_flight -= 1;
                 let meta = kernel.meta[to.index()];
                 let cut_off = kernel.partitioned && kernel.meta[from.index()].side != meta.side;
-                if !meta.up || cut_off {
+                if !meta.up || cut_off || kernel.drop_next > 0 {
+                    if meta.up && !cut_off {
+                        kernel.drop_next -= 1;
+                        kernel.stats.faults.add(FaultKind::Drop);
+                    }
                     if cut_off {
                         kernel.stats.faults.add(FaultKind::Partitioned);
                     }

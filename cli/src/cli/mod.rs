@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use clap::{Args, Parser, Subcommand};
 
 mod real;
+mod shell;
 mod target;
 use target as world;
 use turnstile::report::Summary;
@@ -51,6 +52,9 @@ enum Command {
     Gateway(real::GatewayArgs),
     /// Run a flash sale against a server and check the result from outside.
     Load(real::LoadArgs),
+    /// The ticketing world on a virtual clock you control: an interactive demo (or a
+    /// script with `expect` lines).
+    Shell(shell::ShellArgs),
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => real::serve(args),
         Command::Gateway(args) => real::gateway(args),
         Command::Load(args) => real::load(args),
+        Command::Shell(args) => shell::shell(args),
     }
 }
 
