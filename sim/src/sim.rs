@@ -307,6 +307,8 @@ pub struct Kernel<S: System> {
     meta: Vec<NodeMeta>,
     logs: Vec<DurableLog>,
     partitioned: bool,
+    /// A partition is on or the driver asked to lose messages: deliveries check.
+    lossy: bool,
     profile: Profile,
     faults_on: bool,
     in_flight: u64,
@@ -337,6 +339,32 @@ enum Stop {
 }
 
 impl<S: System> Kernel<S> {
+    /// Whether a message from `from` to a node in state `to` is lost on arrival to a
+    /// partition (counted) or to a driver's [`Sim::drop_next`] (a drop, counted).
+    #[cold]
+    #[inline(never)]
+    fn loses(&mut self, from: NodeId, to: NodeMeta) -> bool {
+        if self.partitioned && self.meta[from.index()].side != to.side {
+            self.stats.faults.add(FaultKind::Partitioned);
+            return true;
+        }
+        if to.up && self.drop_next > 0 {
+            self.drop_next -= 1;
+            self.lossy = self.partitioned || self.drop_next > 0;
+            self.stats.faults.add(FaultKind::Drop);
+            return true;
+        }
+        false
+    }
+
+    /// Sets whether the world is partitioned (and so whether messages may be lost on
+    /// arrival).
+    #[inline]
+    fn set_partitioned(&mut self, partitioned: bool) {
+        self.partitioned = partitioned;
+        self.lossy = partitioned || self.drop_next > 0;
+    }
+
     /// Counts a hit of the `sometimes` probe `name` (declared in [`System::PROBES`]).
     #[inline]
     fn count_probe(&mut self, name: &'static str) {
@@ -359,6 +387,7 @@ impl<S: System> Kernel<S> {
             meta: Vec::new(),
             logs: Vec::new(),
             partitioned: false,
+            lossy: false,
             profile: Profile::calm(1, 1),
             faults_on: false,
             in_flight: 0,
@@ -910,7 +939,8 @@ impl<S: System> Sim<S> {
         kernel.queue.clear();
         kernel.choices = choices;
         kernel.meta.clear();
-        kernel.partitioned = false;
+        kernel.drop_next = 0;
+        kernel.set_partitioned(false);
         kernel.faults_on = true;
         kernel.in_flight = 0;
         kernel.liveness_timers = 0;
@@ -928,7 +958,6 @@ impl<S: System> Sim<S> {
         kernel.trace_mode = self.config.trace;
         kernel.trace.entries.clear();
         kernel.trace.lines.clear();
-        kernel.drop_next = 0;
         kernel.stop = Stop::Quiet;
         self.nodes.clear();
     }
@@ -1036,7 +1065,7 @@ impl<S: System> Sim<S> {
         {
             kernel.count_probe(probe);
         }
-        kernel.partitioned = false;
+        kernel.set_partitioned(false);
         kernel.note(EventKind::Heal, NodeId(u32::MAX), u32::MAX, 0, String::new);
         for meta in &mut kernel.meta {
             meta.side = 0;
@@ -1078,15 +1107,9 @@ impl<S: System> Sim<S> {
             Event::Deliver { from, to, id, msg } => {
                 kernel.in_flight -= 1;
                 let meta = kernel.meta[to.index()];
-                let cut_off = kernel.partitioned && kernel.meta[from.index()].side != meta.side;
-                if !meta.up || cut_off || kernel.drop_next > 0 {
-                    if meta.up && !cut_off {
-                        kernel.drop_next -= 1;
-                        kernel.stats.faults.add(FaultKind::Drop);
-                    }
-                    if cut_off {
-                        kernel.stats.faults.add(FaultKind::Partitioned);
-                    }
+                // One flag on the hot path: a partition or a driver's `drop_next` is on.
+                let lost = kernel.lossy && kernel.loses(from, meta);
+                if !meta.up || lost {
                     let content = stable_hash(&msg);
                     kernel.note(EventKind::Lost, to, from.0, content, || format!("{msg:?}"));
                     return Ok(());
@@ -1225,7 +1248,7 @@ impl<S: System> Sim<S> {
                 self.restart(system, node)
             }
             Event::PartitionEnds => {
-                kernel.partitioned = false;
+                kernel.set_partitioned(false);
                 for meta in &mut kernel.meta {
                     meta.side = 0;
                 }
@@ -1329,7 +1352,7 @@ impl<S: System> Sim<S> {
                     .iter()
                     .position(|meta| meta.side == 1)
                     .unwrap_or(0);
-                kernel.partitioned = true;
+                kernel.set_partitioned(true);
                 let outage_ms = kernel.choices.range(1, profile.outage_ms_max.max(1));
                 kernel.queue.push(now_ms + outage_ms, Event::PartitionEnds);
                 kernel.stats.faults.add(FaultKind::Partition);

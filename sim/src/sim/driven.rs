@@ -117,7 +117,7 @@ impl<S: System> Sim<S> {
         for node in nodes {
             kernel.meta[node.index()].side = 1;
         }
-        kernel.partitioned = true;
+        kernel.set_partitioned(true);
         kernel.stats.faults.add(FaultKind::Partition);
         let first = nodes.first().copied().unwrap_or(NodeId(0));
         let count = nodes.len();
@@ -142,7 +142,7 @@ impl<S: System> Sim<S> {
         if !kernel.partitioned {
             return false;
         }
-        kernel.partitioned = false;
+        kernel.set_partitioned(false);
         for meta in &mut kernel.meta {
             meta.side = 0;
         }
@@ -155,7 +155,9 @@ impl<S: System> Sim<S> {
 
     /// Loses the next `count` messages to arrive at an up node (each is traced as lost).
     pub fn drop_next(&mut self, count: u32) {
-        self.kernel.drop_next += count;
+        let kernel = &mut self.kernel;
+        kernel.drop_next = kernel.drop_next.saturating_add(count);
+        kernel.lossy = kernel.partitioned || kernel.drop_next > 0;
     }
 
     /// Messages still to be lost by [`Sim::drop_next`].

@@ -1,10 +1,10 @@
 //! The shell as a person uses it: the demo script's transcript (a snapshot, reviewed
 //! like code), mistakes that change nothing, and determinism.
 
-use turnstile_shell::{Outcome, Shell, ShellError, run_script};
+use super::interpreter::{Outcome, Shell, ShellError, run_script};
 
 /// The demo, as the README runs it.
-const DEMO: &str = include_str!("../../examples/demo.tsh");
+const DEMO: &str = include_str!("../../../../examples/demo.tsh");
 
 fn demo() -> String {
     DEMO.to_owned()
@@ -125,4 +125,48 @@ fn completion_offers_commands_then_the_names_the_world_knows() {
             .contains(&"Stalls".to_owned())
     );
     assert!(words.completions(&["crash"]).contains(&"orders".to_owned()));
+}
+
+#[test]
+fn faults_asked_for_delay_the_world_but_never_break_it() {
+    let mut shell = Shell::new(1);
+    let script = "\
+show create Gig +30d Stalls=2x5@50
+publish
+open
+partition orders
+reserve alice 2 in Stalls
+heal
+expect order alice AwaitingPayment
+drop next 3
+pay alice
+expect order alice Completed
+crash inventory Stalls
+reserve bob 1 in Stalls
+restart
+expect order bob AwaitingPayment
+expect seats Stalls held 1
+expect seats Stalls sold 2
+run
+expect order bob Expired
+expect check ok";
+    let transcript = run_script(&mut shell, script);
+    assert_eq!(transcript.failed, None, "{}", transcript.text);
+    assert!(
+        transcript.text.contains("no answer yet"),
+        "{}",
+        transcript.text
+    );
+    assert!(
+        transcript.text.contains("cut off: orders"),
+        "{}",
+        transcript.text
+    );
+    assert!(
+        transcript
+            .text
+            .contains("inventory 1/Stalls restarted from"),
+        "{}",
+        transcript.text
+    );
 }

@@ -1,5 +1,6 @@
 //! `turnstile shell`: the line editor (history, tab completion, Ctrl-C cancels a line,
-//! Ctrl-D leaves) or a script, around [`turnstile_shell::Shell`], which does no I/O.
+//! Ctrl-D leaves) or a script, around [`interpreter::Shell`], which does no I/O:
+//! the ticketing world on the engine, driven one command at a time.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,7 +13,13 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
-use turnstile_shell::{Outcome, Shell, ShellError, Vocabulary};
+mod interpreter;
+mod look;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use interpreter::{Outcome, Shell, ShellError, Vocabulary};
 
 #[derive(Args, Debug)]
 pub struct ShellArgs {
@@ -47,7 +54,7 @@ fn script(mut shell: Shell, path: &PathBuf) -> ExitCode {
         Ok(text) => text,
         Err(error) => return super::usage_error(format!("{}: {error}", path.display())),
     };
-    let transcript = turnstile_shell::run_script(&mut shell, &text);
+    let transcript = interpreter::run_script(&mut shell, &text);
     print!("{}", transcript.text);
     match transcript.failed {
         None => ExitCode::SUCCESS,

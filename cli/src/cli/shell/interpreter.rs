@@ -14,12 +14,11 @@
 //! scripts (`--script`, with `expect` lines) and tests. Everything is deterministic: the
 //! same lines on the same seed print the same transcript.
 
-mod look;
-pub mod parse;
-
 use std::fmt::Write as _;
 
 use chrono::DateTime;
+
+use super::{look, parse};
 use turnstile::layout::{
     EPOCH_MS, External, Layout, ORDERS, PAYMENTS, READ_MODELS, SHOWS, TICKETS,
 };
@@ -42,8 +41,10 @@ use turnstile_sim::{Choices, Config, NodeId, Profile, ProfileMode, Sim, TraceMod
 /// A command's answer takes at most this long to come back before the shell gives up
 /// waiting (the device keeps resending).
 const ANSWER_WAIT_MS: u64 = 30_000;
-/// The world is calm when nothing is due sooner than this.
-const CALM_HORIZON_MS: u64 = 1_000;
+/// The world is calm when nothing is due sooner than this: longer than the longest
+/// resend backoff (`turnstile_host::RESEND_MS_MAX`), so that after a restart or a heal
+/// every pending resend lands before the shell says what happened.
+const CALM_HORIZON_MS: u64 = turnstile_host::RESEND_MS_MAX + 2_000;
 /// `run` stops after this much virtual time even if the world never goes quiet.
 const RUN_MAX_MS: u64 = 400 * 86_400_000;
 
@@ -247,28 +248,30 @@ pub enum Outcome {
 
 /// The world on a virtual clock, driven one line at a time.
 pub struct Shell {
-    sim: Sim<Ticketing>,
-    world: Ticketing,
+    pub(super) sim: Sim<Ticketing>,
+    pub(super) world: Ticketing,
     /// Customer names, by `CustomerId - 1`.
-    names: Vec<String>,
-    next_command: u64,
-    orders: Vec<(OrderId, CustomerId)>,
-    resales: Vec<(ResaleId, CustomerId, TicketId)>,
-    current_show: Option<ShowId>,
-    story_from: usize,
-    story_to: usize,
+    pub(super) names: Vec<String>,
+    pub(super) next_command: u64,
+    pub(super) orders: Vec<(OrderId, CustomerId)>,
+    pub(super) resales: Vec<(ResaleId, CustomerId, TicketId)>,
+    pub(super) current_show: Option<ShowId>,
+    pub(super) story_from: usize,
+    pub(super) story_to: usize,
+    /// Answers that came back after their command gave up waiting.
+    pub(super) late: Vec<(NodeId, Answer)>,
     /// Colour in seat maps.
     pub colour: bool,
 }
 
-fn usage(name: &str) -> &'static str {
+pub(super) fn usage(name: &str) -> &'static str {
     COMMANDS
         .iter()
         .find(|c| c.name == name)
         .map_or("", |c| c.usage)
 }
 
-fn wrong(name: &str, message: impl Into<String>) -> ShellError {
+pub(super) fn wrong(name: &str, message: impl Into<String>) -> ShellError {
     ShellError::Usage {
         message: message.into(),
         usage: usage(name),
@@ -308,6 +311,7 @@ impl Shell {
             current_show: None,
             story_from: 0,
             story_to: 0,
+            late: Vec::new(),
             colour: false,
         }
     }
@@ -319,15 +323,11 @@ impl Shell {
 
     /// Where the world is: virtual time, the trace's length and hash. Equal before and
     /// after a line that did nothing.
+    #[cfg(test)]
     pub fn fingerprint(&self) -> (u64, usize, u64) {
         let trace = self.sim.trace();
         let hash = trace.entries.last().map_or(0, |entry| entry.hash_after);
         (self.sim.now_ms(), trace.lines.len(), hash)
-    }
-
-    /// The customers named so far.
-    pub fn customer_names(&self) -> &[String] {
-        &self.names
     }
 
     /// What tab completion offers now: the customers, sections and tickets the world
@@ -340,7 +340,7 @@ impl Shell {
         }
     }
 
-    fn section_names(&self) -> Vec<String> {
+    pub(super) fn section_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for plan in &self.world.layout().shows {
             for spec in &plan.sections {
@@ -352,7 +352,7 @@ impl Shell {
         out
     }
 
-    fn ticket_names(&self) -> Vec<String> {
+    pub(super) fn ticket_names(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some((_, host)) = self.hosts_of(TICKETS) {
             for (stream, _) in host.aggregates() {
@@ -374,6 +374,10 @@ impl Shell {
         let Some((&first, rest)) = words.split_first() else {
             return Ok(Outcome::Print(String::new()));
         };
+        // Commands that take no words.
+        if ["run", "heal", "orders", "payments", "story", "check", "now"].contains(&first) {
+            no_args(first, rest)?;
+        }
         let print = match first {
             "quit" | "exit" => return Ok(Outcome::Quit),
             "help" => help(rest),
@@ -400,67 +404,73 @@ impl Shell {
                 let ms = parse::duration_ms(duration).map_err(|e| wrong("advance", e))?;
                 self.advance(ms)?
             }
-            "run" => {
-                no_args("run", rest)?;
-                self.run()?
-            }
+            "run" => self.run()?,
             "crash" => self.crash(rest)?,
             "restart" => self.restart(rest)?,
             "partition" => self.partition(rest)?,
-            "heal" => {
-                no_args("heal", rest)?;
-                self.heal()
-            }
+            "heal" => self.heal(),
             "drop" => self.drop_next(rest)?,
             "seats" => self.seats(rest)?,
-            "orders" => {
-                no_args("orders", rest)?;
-                self.orders_table()
-            }
-            "payments" => {
-                no_args("payments", rest)?;
-                self.payments_table()
-            }
+            "orders" => self.orders_table(),
+            "payments" => self.payments_table(),
             "sales" => self.sales(rest)?,
             "history" => {
                 let customer = self.known_customer("history", rest, 1)?;
                 self.history(customer)
             }
-            "story" => {
-                no_args("story", rest)?;
-                self.story()
-            }
-            "check" => {
-                no_args("check", rest)?;
-                self.check()
-            }
-            "now" => {
-                no_args("now", rest)?;
-                clock(self.sim.now_ms())
-            }
+            "story" => self.story(),
+            "check" => self.check(),
+            "now" => clock(self.sim.now_ms()),
             "expect" => self.expect(rest)?,
             other => return Err(ShellError::Unknown(other.to_owned())),
         };
-        Ok(Outcome::Print(print))
+        Ok(Outcome::Print(self.with_late_answers(print)))
+    }
+
+    /// `print`, then any answer that arrived after its command stopped waiting (a
+    /// device kept resending through a partition or a crash).
+    pub(super) fn with_late_answers(&mut self, mut print: String) -> String {
+        let arrived = self.world.take_driven_answers();
+        self.late.extend(
+            arrived
+                .into_iter()
+                .map(|driven| (driven.client, driven.answer)),
+        );
+        for (client, answer) in std::mem::take(&mut self.late) {
+            let who = node_name(self.world.layout(), &self.names, client);
+            if !print.is_empty() {
+                print.push('\n');
+            }
+            let _ = write!(
+                print,
+                "({who}'s device finally heard: {})",
+                look::answer(&Some(answer))
+            );
+        }
+        print
     }
 
     // ---- sending ------------------------------------------------------------------
 
-    fn command_id(&mut self) -> CommandId {
+    pub(super) fn command_id(&mut self) -> CommandId {
         self.next_command += 1;
         CommandId(DRIVEN_BIT | self.next_command)
     }
 
     /// Sends `message` from `client`'s device, runs the world until it is calm, and
     /// returns the answer (`None` if none came back in time).
-    fn send(&mut self, client: NodeId, message: Message) -> Result<Option<Answer>, ShellError> {
+    pub(super) fn send(
+        &mut self,
+        client: NodeId,
+        message: Message,
+    ) -> Result<Option<Answer>, ShellError> {
         let mut answers = self.send_all(vec![(client, message)])?;
         Ok(answers.pop().flatten())
     }
 
     /// Sends every message in the same instant, runs the world until it is calm, and
     /// returns their answers in order.
-    fn send_all(
+    pub(super) fn send_all(
         &mut self,
         sends: Vec<(NodeId, Message)>,
     ) -> Result<Vec<Option<Answer>>, ShellError> {
@@ -474,8 +484,9 @@ impl Shell {
         loop {
             let calm = self.settle(deadline)?;
             for driven in self.world.take_driven_answers() {
-                if let Some(index) = ids.iter().position(|id| *id == driven.id) {
-                    answers[index] = Some(driven.answer);
+                match ids.iter().position(|id| *id == driven.id) {
+                    Some(index) => answers[index] = Some(driven.answer),
+                    None => self.late.push((driven.client, driven.answer)),
                 }
             }
             let all = answers.iter().all(Option::is_some);
@@ -487,25 +498,35 @@ impl Shell {
         Ok(answers)
     }
 
-    fn settle(&mut self, deadline: u64) -> Result<bool, ShellError> {
+    pub(super) fn settle(&mut self, deadline: u64) -> Result<bool, ShellError> {
         self.sim
             .run_until_calm(&mut self.world, CALM_HORIZON_MS, deadline)
             .map_err(|failure| ShellError::Violation(failure.to_string()))
     }
 
-    fn organizer(&self) -> NodeId {
+    pub(super) fn organizer(&self) -> NodeId {
         NodeId(self.world.layout().organizer)
     }
 
-    fn device(&self, customer: CustomerId) -> NodeId {
+    pub(super) fn device(&self, customer: CustomerId) -> NodeId {
         self.world.layout().customer_node(customer)
     }
 
     // ---- names --------------------------------------------------------------------
 
-    fn customer(&mut self, command: &str, name: &str) -> Result<CustomerId, ShellError> {
+    pub(super) fn customer(&mut self, command: &str, name: &str) -> Result<CustomerId, ShellError> {
         if let Some(index) = self.names.iter().position(|n| n == name) {
             return Ok(CustomerId(index as u64 + 1));
+        }
+        self.valid_name(command, name)?;
+        self.names.push(name.to_owned());
+        Ok(CustomerId(self.names.len() as u64))
+    }
+
+    /// Whether `name` is known, or may name a new customer.
+    pub(super) fn valid_name(&self, command: &str, name: &str) -> Result<(), ShellError> {
+        if self.names.iter().any(|n| n == name) {
+            return Ok(());
         }
         let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
             && name
@@ -523,11 +544,10 @@ impl Shell {
                 format!("the world has room for {DRIVEN_CUSTOMERS} customers"),
             ));
         }
-        self.names.push(name.to_owned());
-        Ok(CustomerId(self.names.len() as u64))
+        Ok(())
     }
 
-    fn known_customer(
+    pub(super) fn known_customer(
         &self,
         command: &str,
         args: &[&str],
@@ -539,7 +559,11 @@ impl Shell {
         self.find_customer(command, args[0])
     }
 
-    fn find_customer(&self, command: &str, name: &str) -> Result<CustomerId, ShellError> {
+    pub(super) fn find_customer(
+        &self,
+        command: &str,
+        name: &str,
+    ) -> Result<CustomerId, ShellError> {
         self.names
             .iter()
             .position(|n| n == name)
@@ -555,7 +579,7 @@ impl Shell {
             .unwrap_or_else(|| format!("customer {}", customer.0))
     }
 
-    fn show_ref(&self, command: &str, text: Option<&str>) -> Result<ShowId, ShellError> {
+    pub(super) fn show_ref(&self, command: &str, text: Option<&str>) -> Result<ShowId, ShellError> {
         let layout = self.world.layout();
         let Some(text) = text else {
             return self
@@ -575,7 +599,7 @@ impl Shell {
             .ok_or_else(|| wrong(command, format!("no show `{text}`")))
     }
 
-    fn section_ref(
+    pub(super) fn section_ref(
         &self,
         command: &str,
         show: ShowId,
@@ -598,7 +622,11 @@ impl Shell {
         })
     }
 
-    fn last_order(&self, command: &str, customer: CustomerId) -> Result<OrderId, ShellError> {
+    pub(super) fn last_order(
+        &self,
+        command: &str,
+        customer: CustomerId,
+    ) -> Result<OrderId, ShellError> {
         self.orders
             .iter()
             .rev()
@@ -609,20 +637,20 @@ impl Shell {
 
     // ---- hosts --------------------------------------------------------------------
 
-    fn hosts_of(&self, node: NodeId) -> Option<(NodeId, &Host)> {
+    pub(super) fn hosts_of(&self, node: NodeId) -> Option<(NodeId, &Host)> {
         match self.sim.view().node(node) {
             Some(Node::Service(service)) => Some((node, &service.host)),
             _ => None,
         }
     }
 
-    fn aggregate(&self, node: NodeId, stream: StreamId) -> Option<AggregateRef<'_>> {
+    pub(super) fn aggregate(&self, node: NodeId, stream: StreamId) -> Option<AggregateRef<'_>> {
         self.hosts_of(node)?.1.aggregate(stream)
     }
 
     // ---- organizer ----------------------------------------------------------------
 
-    fn show_create(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn show_create(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let name = "show create";
         let [title, start, sections @ ..] = args else {
             return Err(wrong(name, "a name, a start and at least one section"));
@@ -671,7 +699,7 @@ impl Shell {
         Ok(out)
     }
 
-    fn show_step(&mut self, command: &str, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn show_step(&mut self, command: &str, args: &[&str]) -> Result<String, ShellError> {
         if args.len() > 1 {
             return Err(wrong(command, "at most one show"));
         }
@@ -691,7 +719,7 @@ impl Shell {
         ))
     }
 
-    fn describe_show(&self, show: ShowId) -> String {
+    pub(super) fn describe_show(&self, show: ShowId) -> String {
         let Some(plan) = self.world.layout().show(show) else {
             return String::new();
         };
@@ -715,19 +743,21 @@ impl Shell {
 
     // ---- customers ----------------------------------------------------------------
 
-    fn reserve(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn reserve(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let command = "reserve";
         let [who, what, rest @ ..] = args else {
             return Err(wrong(command, "who, and how many seats or which"));
         };
-        let customer = self.customer(command, who)?;
         let (order, message) = self.initiate(command, what, rest)?;
+        let customer = self.customer(command, who)?;
+        // The order is the customer's from the moment they ask, answered or not.
+        self.orders.push((order, customer));
         let answer = self.send(self.device(customer), message)?;
         Ok(self.reserved(order, customer, &answer))
     }
 
     /// Everyone named reserves the same seats in the same instant.
-    fn race(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn race(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let command = "race";
         let Some(for_at) = args.iter().position(|w| *w == "for") else {
             return Err(wrong(command, "who races, `for` what"));
@@ -739,21 +769,22 @@ impl Shell {
         if who.len() < 2 {
             return Err(wrong(command, "a race needs two customers at least"));
         }
+        for (index, name) in who.iter().enumerate() {
+            self.valid_name(command, name)?;
+            if who[..index].contains(name) {
+                return Err(wrong(command, format!("{name} is named twice")));
+            }
+        }
+        // Everything checked before anything changes.
+        self.initiate(command, what, rest)?;
         let mut sends = Vec::new();
         let mut racers = Vec::new();
         for name in who {
             let customer = self.customer(command, name)?;
-            if racers.iter().any(|(c, _)| *c == customer) {
-                return Err(wrong(command, format!("{name} is named twice")));
-            }
             let (order, message) = self.initiate(command, what, rest)?;
-            // The next racer's order gets the next id.
             self.orders.push((order, customer));
             sends.push((self.device(customer), message));
             racers.push((customer, order));
-        }
-        for _ in &racers {
-            self.orders.pop();
         }
         let answers = self.send_all(sends)?;
         let mut out = Vec::new();
@@ -767,14 +798,15 @@ impl Shell {
         Ok(out.join("\n"))
     }
 
-    fn reserved(
+    pub(super) fn reserved(
         &mut self,
         order: OrderId,
         customer: CustomerId,
         answer: &Option<Answer>,
     ) -> String {
-        if matches!(answer, Some(Answer::Accepted { new: true })) {
-            self.orders.push((order, customer));
+        if matches!(answer, Some(Answer::Rejected(_))) {
+            // Refused outright: no order was made.
+            self.orders.retain(|entry| *entry != (order, customer));
         }
         let mut out = look::answer(answer);
         if let Some(line) = self.describe_order(order) {
@@ -786,7 +818,7 @@ impl Shell {
 
     /// The `Initiate` of the next order for `what` (`N` or `SEAT,SEAT`) with
     /// `in SECTION` / `of SHOW` after it.
-    fn initiate(
+    pub(super) fn initiate(
         &mut self,
         command: &str,
         what: &str,
@@ -838,7 +870,7 @@ impl Shell {
         Ok((order, message))
     }
 
-    fn section_with(&self, show: ShowId, label: &str) -> Option<SectionKey> {
+    pub(super) fn section_with(&self, show: ShowId, label: &str) -> Option<SectionKey> {
         let plan = self.world.layout().show(show)?;
         let index = plan
             .sections
@@ -850,7 +882,7 @@ impl Shell {
         })
     }
 
-    fn gateway_flag(&mut self, command: &str, flags: &[&str]) -> Result<(), ShellError> {
+    pub(super) fn gateway_flag(&mut self, command: &str, flags: &[&str]) -> Result<(), ShellError> {
         let scripted = match flags {
             [] => None,
             ["--decline"] => Some(Scripted::Decline),
@@ -865,7 +897,7 @@ impl Shell {
         Ok(())
     }
 
-    fn pay(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn pay(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let command = "pay";
         let [who, flags @ ..] = args else {
             return Err(wrong(command, "who pays?"));
@@ -892,7 +924,7 @@ impl Shell {
         Ok(out)
     }
 
-    fn cancel_order(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn cancel_order(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let customer = self.known_customer("cancel-order", args, 1)?;
         let order = self.last_order("cancel-order", customer)?;
         let id = self.command_id();
@@ -910,7 +942,7 @@ impl Shell {
         Ok(out)
     }
 
-    fn ticket_ref(&self, command: &str, text: &str) -> Result<TicketId, ShellError> {
+    pub(super) fn ticket_ref(&self, command: &str, text: &str) -> Result<TicketId, ShellError> {
         parse_ticket(text).ok_or_else(|| {
             wrong(
                 command,
@@ -919,7 +951,7 @@ impl Shell {
         })
     }
 
-    fn transfer(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn transfer(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let command = "transfer";
         let [who, ticket, "to", to] = args else {
             return Err(wrong(command, "who, which ticket, `to` whom"));
@@ -941,7 +973,11 @@ impl Shell {
         ))
     }
 
-    fn ticket_command(&mut self, command: &str, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn ticket_command(
+        &mut self,
+        command: &str,
+        args: &[&str],
+    ) -> Result<String, ShellError> {
         let (who, ticket, body) = match (command, args) {
             ("list", [who, ticket, price]) => {
                 let price = parse::money(price).map_err(|e| wrong(command, e))?;
@@ -963,7 +999,7 @@ impl Shell {
         ))
     }
 
-    fn buy_listing(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn buy_listing(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let command = "buy-listing";
         let [who, ticket, flags @ ..] = args else {
             return Err(wrong(command, "who, and which ticket"));
@@ -1017,7 +1053,7 @@ impl Shell {
 
     // ---- time and faults ----------------------------------------------------------
 
-    fn advance(&mut self, ms: u64) -> Result<String, ShellError> {
+    pub(super) fn advance(&mut self, ms: u64) -> Result<String, ShellError> {
         self.story_from = self.sim.trace().lines.len();
         let target = self.sim.now_ms() + ms;
         self.sim
@@ -1031,7 +1067,7 @@ impl Shell {
         ))
     }
 
-    fn run(&mut self) -> Result<String, ShellError> {
+    pub(super) fn run(&mut self) -> Result<String, ShellError> {
         self.story_from = self.sim.trace().lines.len();
         let deadline = self.sim.now_ms() + RUN_MAX_MS;
         let quiet = self
@@ -1047,7 +1083,11 @@ impl Shell {
         ))
     }
 
-    fn service(&self, command: &str, args: &[&str]) -> Result<(NodeId, String), ShellError> {
+    pub(super) fn service(
+        &self,
+        command: &str,
+        args: &[&str],
+    ) -> Result<(NodeId, String), ShellError> {
         let layout = self.world.layout();
         match args {
             ["shows"] => Ok((SHOWS, "shows".into())),
@@ -1070,7 +1110,7 @@ impl Shell {
         }
     }
 
-    fn crash(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn crash(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let (node, name) = self.service("crash", args)?;
         self.story_from = self.sim.trace().lines.len();
         let crashed = self.sim.crash_node(&mut self.world, node);
@@ -1083,7 +1123,7 @@ impl Shell {
         Ok(format!("{name} crashed: lost {lost}"))
     }
 
-    fn restart(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn restart(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let nodes: Vec<(NodeId, String)> = if args.is_empty() {
             let layout = self.world.layout();
             (0..layout.organizer)
@@ -1126,7 +1166,7 @@ impl Shell {
         Ok(out.trim_end().to_owned())
     }
 
-    fn partition(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn partition(&mut self, args: &[&str]) -> Result<String, ShellError> {
         if args.is_empty() {
             return Err(wrong("partition", "which services?"));
         }
@@ -1151,7 +1191,7 @@ impl Shell {
         Ok(format!("cut off: {}", names.join(", ")))
     }
 
-    fn heal(&mut self) -> String {
+    pub(super) fn heal(&mut self) -> String {
         if !self.sim.heal_partition(&mut self.world) {
             return "no partition".into();
         }
@@ -1162,7 +1202,7 @@ impl Shell {
         }
     }
 
-    fn drop_next(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn drop_next(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let count = match args {
             ["next"] => 1,
             ["next", n] => n
@@ -1181,7 +1221,7 @@ impl Shell {
 
     // ---- looking ------------------------------------------------------------------
 
-    fn check(&self) -> String {
+    pub(super) fn check(&self) -> String {
         let mut out = String::new();
         match self.sim.check_always_now(&self.world) {
             Ok(()) => out.push_str("always: every invariant holds"),
@@ -1200,7 +1240,7 @@ impl Shell {
         out
     }
 
-    fn story(&self) -> String {
+    pub(super) fn story(&self) -> String {
         let lines = &self.sim.trace().lines[self.story_from.min(self.story_to)..self.story_to];
         if lines.is_empty() {
             return "nothing happened".into();
@@ -1227,7 +1267,7 @@ impl Shell {
     }
 }
 
-fn no_args(command: &str, args: &[&str]) -> Result<(), ShellError> {
+pub(super) fn no_args(command: &str, args: &[&str]) -> Result<(), ShellError> {
     if args.is_empty() {
         Ok(())
     } else {
@@ -1235,7 +1275,7 @@ fn no_args(command: &str, args: &[&str]) -> Result<(), ShellError> {
     }
 }
 
-fn help(args: &[&str]) -> String {
+pub(super) fn help(args: &[&str]) -> String {
     let wanted = args.join(" ");
     if !wanted.is_empty() {
         return match COMMANDS.iter().find(|c| c.name == wanted) {
@@ -1256,7 +1296,7 @@ pub fn ticket_name(ticket: TicketId) -> String {
     format!("t{}-{}", ticket.order.0, u32::from(ticket.index) + 1)
 }
 
-fn parse_ticket(text: &str) -> Option<TicketId> {
+pub(super) fn parse_ticket(text: &str) -> Option<TicketId> {
     let (order, n) = text.strip_prefix('t')?.split_once('-')?;
     let order: u64 = order.parse().ok()?;
     let n: u32 = n.parse().ok()?;
@@ -1267,7 +1307,7 @@ fn parse_ticket(text: &str) -> Option<TicketId> {
     })
 }
 
-fn inventory_name(layout: &Layout, key: SectionKey) -> String {
+pub(super) fn inventory_name(layout: &Layout, key: SectionKey) -> String {
     let section = layout
         .show(key.show)
         .and_then(|plan| plan.sections.get(key.section.0 as usize))
@@ -1299,7 +1339,7 @@ pub fn node_name(layout: &Layout, names: &[String], node: NodeId) -> String {
 }
 
 impl Shell {
-    fn describe_order(&self, order: OrderId) -> Option<String> {
+    pub(super) fn describe_order(&self, order: OrderId) -> Option<String> {
         let Some(AggregateRef::Order(state)) = self.aggregate(ORDERS, StreamId::Order(order))
         else {
             return None;
@@ -1308,7 +1348,7 @@ impl Shell {
         Some(look::order_line(self, details))
     }
 
-    fn describe_ticket(&self, ticket: TicketId) -> String {
+    pub(super) fn describe_ticket(&self, ticket: TicketId) -> String {
         match self.aggregate(TICKETS, StreamId::Ticket(ticket)) {
             Some(AggregateRef::Ticket(state)) => match &state.details {
                 Some(details) => look::ticket_line(self, details),
@@ -1318,7 +1358,7 @@ impl Shell {
         }
     }
 
-    fn seat_label(&self, key: SectionKey, seat: turnstile_core::SeatIndex) -> String {
+    pub(super) fn seat_label(&self, key: SectionKey, seat: turnstile_core::SeatIndex) -> String {
         self.world
             .layout()
             .show(key.show)
@@ -1327,14 +1367,14 @@ impl Shell {
             .unwrap_or_else(|| format!("#{}", seat.0))
     }
 
-    fn status_of(&self, order: OrderId) -> Option<OrderStatus> {
+    pub(super) fn status_of(&self, order: OrderId) -> Option<OrderStatus> {
         match self.aggregate(ORDERS, StreamId::Order(order)) {
             Some(AggregateRef::Order(state)) => state.details.as_ref().map(|d| d.status),
             _ => None,
         }
     }
 
-    fn owned_tickets(&self, customer: CustomerId) -> Vec<TicketId> {
+    pub(super) fn owned_tickets(&self, customer: CustomerId) -> Vec<TicketId> {
         let mut out = Vec::new();
         if let Some((_, host)) = self.hosts_of(TICKETS) {
             for (stream, aggregate) in host.aggregates() {
@@ -1351,7 +1391,7 @@ impl Shell {
         out
     }
 
-    fn tickets_of(&self, customer: CustomerId) -> String {
+    pub(super) fn tickets_of(&self, customer: CustomerId) -> String {
         let tickets = self.owned_tickets(customer);
         if tickets.is_empty() {
             return format!("{} owns no ticket", self.name(customer));
@@ -1363,7 +1403,7 @@ impl Shell {
             .join("\n")
     }
 
-    fn paid(&self, customer: CustomerId) -> (Money, Money) {
+    pub(super) fn paid(&self, customer: CustomerId) -> (Money, Money) {
         let ledger = self.world.ledger();
         let mut captured = Money::ZERO;
         let mut refunded = Money::ZERO;
@@ -1388,7 +1428,7 @@ impl Shell {
         (captured, refunded)
     }
 
-    fn expect(&mut self, args: &[&str]) -> Result<String, ShellError> {
+    pub(super) fn expect(&mut self, args: &[&str]) -> Result<String, ShellError> {
         let command = "expect";
         let fail =
             |expected: String, found: String| Err(ShellError::Expectation { expected, found });
@@ -1468,7 +1508,10 @@ impl Shell {
         }
     }
 
-    fn counts(&self, key: SectionKey) -> Option<turnstile_core::inventory::SectionCounts> {
+    pub(super) fn counts(
+        &self,
+        key: SectionKey,
+    ) -> Option<turnstile_core::inventory::SectionCounts> {
         let node = self.world.layout().section_node(key);
         match self.aggregate(node, StreamId::Inventory(key)) {
             Some(AggregateRef::Inventory(state)) => state.setup().map(|_| state.counts()),

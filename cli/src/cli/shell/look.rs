@@ -12,7 +12,7 @@ use turnstile_core::{Money, PaymentId, SectionKey, Timestamp};
 use turnstile_host::{AggregateRef, Answer, Rejection};
 use turnstile_sim::NodeId;
 
-use crate::{Shell, ShellError, clock, node_name, ticket_name, timestamp, wrong};
+use super::interpreter::{Shell, ShellError, clock, node_name, ticket_name, timestamp, wrong};
 
 /// A service's answer in words.
 pub fn answer(answer: &Option<Answer>) -> String {
