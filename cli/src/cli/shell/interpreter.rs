@@ -1246,16 +1246,30 @@ impl Shell {
             return "nothing happened".into();
         }
         let layout = self.world.layout();
-        let mut out = String::new();
+        // (the first time, what happened, how many times again, the last time)
+        let mut shown: Vec<(String, String, usize, String)> = Vec::new();
         let mut hidden = 0;
         for line in lines {
-            match look::story_line(line, layout, &self.names) {
-                Some(text) => {
-                    out.push_str(&text);
-                    out.push('\n');
+            let Some(text) = look::story_line(line, layout, &self.names) else {
+                hidden += 1;
+                continue;
+            };
+            let (at, what) = text.split_at(text.find("  ").unwrap_or(0));
+            match shown.iter_mut().find(|entry| entry.1 == what) {
+                Some(entry) => {
+                    entry.2 += 1;
+                    entry.3 = at.to_owned();
                 }
-                None => hidden += 1,
+                None => shown.push((at.to_owned(), what.to_owned(), 0, String::new())),
             }
+        }
+        let mut out = String::new();
+        for (at, what, again, last) in shown {
+            let _ = write!(out, "{at}{what}");
+            if again > 0 {
+                let _ = write!(out, "  (again ×{again}, the last at {last})");
+            }
+            out.push('\n');
         }
         if hidden > 0 {
             let _ = write!(

@@ -95,8 +95,25 @@ pub fn order_line(shell: &Shell, details: &OrderDetails) -> String {
     );
     use turnstile_core::order::OrderStatus as S;
     match details.status {
-        S::AwaitingPayment | S::Reserving | S::Extending | S::Authorizing => {
-            let _ = write!(line, ", held until {}", timestamp(details.expires_at));
+        S::Reserving => {}
+        S::AwaitingPayment | S::Extending | S::Authorizing | S::Confirming | S::Capturing => {
+            // The inventory's hold is the truth (paying extends it to the window).
+            let node = shell.world.layout().section_node(key);
+            let hold = match shell.aggregate(node, StreamId::Inventory(key)) {
+                Some(AggregateRef::Inventory(state)) => state
+                    .order(details.order)
+                    .map(|hold| (hold.extended, hold.expires_at)),
+                _ => None,
+            };
+            match hold {
+                Some((true, until)) => {
+                    let _ = write!(line, ", held (extended) until {}", timestamp(until));
+                }
+                Some((false, until)) => {
+                    let _ = write!(line, ", held until {}", timestamp(until));
+                }
+                None => {}
+            }
         }
         S::Completed => {
             let tickets: Vec<String> = details.tickets.iter().map(|t| ticket_name(*t)).collect();

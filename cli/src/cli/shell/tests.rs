@@ -170,3 +170,44 @@ expect check ok";
         transcript.text
     );
 }
+
+#[test]
+fn a_scripted_gateway_times_out_or_answers_too_late_and_the_saga_copes() {
+    let mut shell = Shell::new(1);
+    let script = "\
+show create Gig +30d Stalls=2x5@50
+publish
+open
+reserve alice 2 in Stalls
+pay alice --timeout
+expect order alice Completed
+expect payment alice 100.00 0
+reserve bob 1 in Stalls
+pay bob --late 20m
+expect order bob Authorizing
+run
+expect order bob Compensated
+expect payment bob 0 0
+expect seats Stalls sold 2
+expect seats Stalls free 8
+expect check ok";
+    let transcript = run_script(&mut shell, script);
+    assert_eq!(transcript.failed, None, "{}", transcript.text);
+    assert!(
+        transcript
+            .text
+            .contains("held (extended) until 2026-01-01 00:15"),
+        "{}",
+        transcript.text
+    );
+    let payments = shell.execute("payments").unwrap();
+    assert!(
+        matches!(&payments, Outcome::Print(text) if text.contains("order 2 (bob): authorized 50.00 (voided)")),
+        "{payments:?}"
+    );
+    let story = shell.execute("story").unwrap();
+    assert!(
+        matches!(&story, Outcome::Print(text) if text.contains("again ×") && text.contains("order.ConfirmRejected")),
+        "{story:?}"
+    );
+}
