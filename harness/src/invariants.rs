@@ -1844,11 +1844,70 @@ impl Observer {
             if folded != *models {
                 return Err(Violation::new(
                     PROJECTIONS_CONVERGE,
-                    "the read models differ from the ones folded from the services' logs"
-                        .to_owned(),
+                    format!(
+                        "the read models differ from the ones folded from the services' logs: {}",
+                        read_model_difference(&folded, models)
+                    ),
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// Which read model differs, and where: the model's name and both texts around the
+/// first difference (the key sits just before it).
+fn read_model_difference(expected: &ReadModels, found: &ReadModels) -> String {
+    fn around(expected: &str, found: &str) -> String {
+        let at = expected
+            .bytes()
+            .zip(found.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.len().min(found.len()));
+        let cut = |text: &str| {
+            let mut start = at.saturating_sub(90);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (at + 60).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            format!("…{}…", &text[start..end])
+        };
+        format!("expected {}, found {}", cut(expected), cut(found))
+    }
+    let models: [(&str, String, String); 5] = [
+        (
+            "available_seats",
+            format!("{:?}", expected.available_seats),
+            format!("{:?}", found.available_seats),
+        ),
+        (
+            "sales",
+            format!("{:?}", expected.sales),
+            format!("{:?}", found.sales),
+        ),
+        (
+            "customer_history",
+            format!("{:?}", expected.customer_history),
+            format!("{:?}", found.customer_history),
+        ),
+        (
+            "venue_layout",
+            format!("{:?}", expected.venue_layout),
+            format!("{:?}", found.venue_layout),
+        ),
+        (
+            "stuck_payments",
+            format!("{:?}", expected.stuck_payments),
+            format!("{:?}", found.stuck_payments),
+        ),
+    ];
+    for (name, expected, found) in models {
+        if expected != found {
+            return format!("model `{name}`: {}", around(&expected, &found));
+        }
+    }
+    "the models agree; the streams each has applied differ".to_owned()
 }

@@ -31,4 +31,5 @@ pub mod probes;
 pub mod report;
 pub mod services;
 pub mod spec;
+pub mod story;
 pub mod world;

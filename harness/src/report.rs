@@ -10,9 +10,12 @@
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
-use turnstile_sim::{SweepReport, sweep::faults_by_kind};
+use turnstile_sim::{Choices, Config, Sim, SweepReport, sweep::faults_by_kind};
 
-/// How many trailing lines of a shrunk trace the text summary shows.
+use crate::world::Ticketing;
+
+/// How many trailing lines of a shrunk trace the text summary shows (when no story was
+/// told).
 const TRACE_TAIL_LINES: usize = 40;
 
 /// A failure group as reported.
@@ -40,6 +43,10 @@ pub struct FailureSummary {
     pub replay: String,
     /// The shrunk trace, one line per event.
     pub trace: Vec<String>,
+    /// The world the shrunk run drew ([`Summary::tell_stories`]).
+    pub world: Vec<String>,
+    /// What was wrong and the causal story of the shrunk run ([`crate::story::tell`]).
+    pub story: String,
 }
 
 /// Everything a sweep reports.
@@ -132,6 +139,8 @@ impl Summary {
                         .as_ref()
                         .map(|s| s.trace.lines.clone())
                         .unwrap_or_default(),
+                    world: Vec::new(),
+                    story: String::new(),
                 }
             })
             .collect();
@@ -179,6 +188,27 @@ impl Summary {
                 .collect(),
             failed_runs: report.failures.len(),
             failures,
+        }
+    }
+
+    /// Tells each shrunk failure's story: replays its tape on a fresh world from `make`
+    /// (with `config`, the sweep's engine configuration) to learn the world it drew,
+    /// then picks the events on the path to the violation from its trace.
+    pub fn tell_stories(
+        &mut self,
+        report: &SweepReport,
+        config: Config,
+        make: impl Fn() -> Ticketing,
+    ) {
+        for (summary, group) in self.failures.iter_mut().zip(&report.groups) {
+            let Some(shrunk) = &group.shrunk else {
+                continue;
+            };
+            let mut sim = Sim::new(config);
+            let mut world = make();
+            sim.run(&mut world, Choices::from_tape(shrunk.tape.clone()));
+            summary.world = crate::story::world_lines(&world);
+            summary.story = crate::story::tell(&world, &shrunk.trace, &shrunk.failure);
         }
     }
 
@@ -332,12 +362,16 @@ impl fmt::Display for Summary {
                 failure.seeds,
                 failure.seed
             )?;
-            writeln!(f, "  what            {}", failure.message)?;
+            if failure.story.is_empty() {
+                writeln!(f, "  what            {}", failure.message)?;
+            }
             writeln!(f, "  profile         {}", failure.profile)?;
             if let (Some(original), Some(shrunk)) = (failure.steps_original, failure.steps_shrunk) {
                 writeln!(f, "  shrunk          from {original} to {shrunk} steps")?;
             }
-            if !failure.trace.is_empty() {
+            if !failure.story.is_empty() {
+                write!(f, "{}", failure.story)?;
+            } else if !failure.trace.is_empty() {
                 let skip = failure.trace.len().saturating_sub(TRACE_TAIL_LINES);
                 if skip > 0 {
                     writeln!(

@@ -71,8 +71,8 @@ pub use log::{DurableLog, Record, RecoveryReport};
 pub use network::{Dedupe, Outbox};
 pub use shrink::{Shrunk, shrink};
 pub use sim::{
-    Config, Ctx, Envelope, MsgId, NodeId, Outcome, Recovered, RunStats, Setup, Sim, System,
-    TimerId, View,
+    Config, Ctx, Envelope, MsgId, NO_CAUSE, NodeId, Outcome, Recovered, RunStats, Setup, Sim,
+    System, TimerId, View,
 };
 pub use sweep::{Divergence, FailureGroup, SeedFailure, SweepConfig, SweepReport, sweep};
 pub use token::{Replay, Token, TokenError};

@@ -266,6 +266,8 @@ enum Event<S: System> {
         from: NodeId,
         to: NodeId,
         id: MsgId,
+        /// The trace entry of the step that sent it (traced runs only).
+        cause: u32,
         /// Boxed: a queue slot stays small, and moving an event through the queue
         /// copies a pointer instead of the whole message.
         msg: Box<S::Msg>,
@@ -274,10 +276,15 @@ enum Event<S: System> {
         node: NodeId,
         incarnation: u32,
         liveness: bool,
+        /// The trace entry of the step that armed it (traced runs only).
+        cause: u32,
         timer: S::Timer,
     },
     External {
         node: NodeId,
+        /// The trace entry of the step that scheduled it (`NO_CAUSE`: the setup or the
+        /// driver).
+        cause: u32,
         event: S::External,
     },
     FaultTick,
@@ -323,7 +330,13 @@ pub struct Kernel<S: System> {
     drop_next: u32,
     /// When the event loop stops (driven runs choose; a run stops when quiet).
     stop: Stop,
+    /// The trace entry of the step being run (traced runs only): what it sends, arms
+    /// or schedules is caused by it.
+    step_entry: u32,
 }
+
+/// No cause: an event the setup, the driver or a fault brought.
+pub const NO_CAUSE: u32 = u32::MAX;
 
 /// When the event loop stops, besides its deadline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -400,6 +413,7 @@ impl<S: System> Kernel<S> {
             trace: Trace::default(),
             drop_next: 0,
             stop: Stop::Quiet,
+            step_entry: NO_CAUSE,
         }
     }
 
@@ -442,12 +456,13 @@ impl<S: System> Kernel<S> {
         node: NodeId,
         peer: u32,
         content_hash: u64,
+        cause: u32,
         line: impl FnOnce() -> String,
     ) {
         let header = kind as u64 | u64::from(node.0) << 8 | u64::from(peer) << 32;
         self.hash = mix(mix(mix(self.hash, self.now_ms), header), content_hash);
         if self.trace_mode >= TraceMode::Steps {
-            self.record_entry(kind, node, peer, content_hash, line);
+            self.record_entry(kind, node, peer, content_hash, cause, line);
         }
     }
 
@@ -460,9 +475,14 @@ impl<S: System> Kernel<S> {
         node: NodeId,
         peer: u32,
         content_hash: u64,
+        cause: u32,
         line: impl FnOnce() -> String,
     ) {
+        if kind.is_step() {
+            self.step_entry = self.trace.entries.len() as u32;
+        }
         self.trace.entries.push(TraceEntry {
+            cause,
             time_ms: self.now_ms,
             kind,
             node: node.0,
@@ -500,7 +520,8 @@ impl<S: System> Kernel<S> {
         self.stats.faults.add(FaultKind::Drop);
         self.choices.end_span();
         let content = stable_hash(msg);
-        self.note(EventKind::Dropped, to, from.0, content, || {
+        let cause = self.step_entry;
+        self.note(EventKind::Dropped, to, from.0, content, cause, || {
             format!("{msg:?}")
         });
     }
@@ -525,6 +546,7 @@ impl<S: System> Kernel<S> {
                 from,
                 to,
                 id,
+                cause: self.step_entry,
                 msg: Box::new(msg.clone()),
             };
             self.queue.push(self.now_ms + again_ms, copy);
@@ -553,6 +575,7 @@ impl<S: System> Kernel<S> {
                 node,
                 incarnation,
                 liveness,
+                cause: self.step_entry,
                 timer,
             },
         ))
@@ -646,6 +669,7 @@ impl<S: System> Ctx<'_, S> {
                 from: self.node,
                 to,
                 id,
+                cause: kernel.step_entry,
                 msg,
             },
         );
@@ -753,9 +777,14 @@ impl<S: System> Ctx<'_, S> {
     pub fn schedule_external(&mut self, node: NodeId, after_ms: u64, event: S::External) {
         let kernel = &mut *self.kernel;
         kernel.pending_externals += 1;
-        kernel
-            .queue
-            .push(kernel.now_ms + after_ms, Event::External { node, event });
+        kernel.queue.push(
+            kernel.now_ms + after_ms,
+            Event::External {
+                node,
+                cause: kernel.step_entry,
+                event,
+            },
+        );
     }
 
     /// Whether the run is in its liveness phase (faults healed, workload stopped).
@@ -793,7 +822,10 @@ impl<S: System> Setup<'_, S> {
     pub fn schedule_external(&mut self, node: NodeId, at_ms: u64, event: S::External) {
         let kernel = &mut *self.kernel;
         kernel.pending_externals += 1;
-        kernel.queue.push(at_ms, Event::External { node, event });
+        let cause = NO_CAUSE;
+        kernel
+            .queue
+            .push(at_ms, Event::External { node, cause, event });
     }
 
     /// A setup decision in `0..=max`.
@@ -959,6 +991,7 @@ impl<S: System> Sim<S> {
         kernel.trace.entries.clear();
         kernel.trace.lines.clear();
         kernel.stop = Stop::Quiet;
+        kernel.step_entry = NO_CAUSE;
         self.nodes.clear();
     }
 
@@ -1066,7 +1099,14 @@ impl<S: System> Sim<S> {
             kernel.count_probe(probe);
         }
         kernel.set_partitioned(false);
-        kernel.note(EventKind::Heal, NodeId(u32::MAX), u32::MAX, 0, String::new);
+        kernel.note(
+            EventKind::Heal,
+            NodeId(u32::MAX),
+            u32::MAX,
+            0,
+            NO_CAUSE,
+            String::new,
+        );
         for meta in &mut kernel.meta {
             meta.side = 0;
             meta.paused_until_ms = 0;
@@ -1104,25 +1144,40 @@ impl<S: System> Sim<S> {
     ) -> Result<(), Failure> {
         let kernel = &mut self.kernel;
         match event {
-            Event::Deliver { from, to, id, msg } => {
+            Event::Deliver {
+                from,
+                to,
+                id,
+                cause,
+                msg,
+            } => {
                 kernel.in_flight -= 1;
                 let meta = kernel.meta[to.index()];
                 // One flag on the hot path: a partition or a driver's `drop_next` is on.
                 let lost = kernel.lossy && kernel.loses(from, meta);
                 if !meta.up || lost {
                     let content = stable_hash(&msg);
-                    kernel.note(EventKind::Lost, to, from.0, content, || format!("{msg:?}"));
+                    kernel.note(EventKind::Lost, to, from.0, content, cause, || {
+                        format!("{msg:?}")
+                    });
                     return Ok(());
                 }
                 if meta.paused_until_ms > kernel.now_ms {
                     kernel.in_flight += 1;
-                    kernel
-                        .queue
-                        .push(meta.paused_until_ms, Event::Deliver { from, to, id, msg });
+                    kernel.queue.push(
+                        meta.paused_until_ms,
+                        Event::Deliver {
+                            from,
+                            to,
+                            id,
+                            cause,
+                            msg,
+                        },
+                    );
                     return Ok(());
                 }
                 let content = stable_hash(&msg);
-                kernel.note(EventKind::Deliver, to, from.0, content, || {
+                kernel.note(EventKind::Deliver, to, from.0, content, cause, || {
                     format!("{msg:?}")
                 });
                 kernel.stats.messages_delivered += 1;
@@ -1147,6 +1202,7 @@ impl<S: System> Sim<S> {
                 node,
                 incarnation,
                 liveness,
+                cause,
                 timer,
             } => {
                 let meta = kernel.meta[node.index()];
@@ -1158,6 +1214,7 @@ impl<S: System> Sim<S> {
                         node,
                         incarnation,
                         liveness,
+                        cause,
                         timer,
                     };
                     kernel.queue.push(meta.paused_until_ms, late);
@@ -1168,7 +1225,7 @@ impl<S: System> Sim<S> {
                     kernel.liveness_timers -= 1;
                 }
                 let content = stable_hash(&timer);
-                kernel.note(EventKind::Timer, node, u32::MAX, content, || {
+                kernel.note(EventKind::Timer, node, u32::MAX, content, cause, || {
                     format!("{timer:?}")
                 });
                 kernel.stats.timers_fired += 1;
@@ -1187,7 +1244,7 @@ impl<S: System> Sim<S> {
                 kernel.choices.end_span();
                 self.after_step(system)
             }
-            Event::External { node, event } => {
+            Event::External { node, cause, event } => {
                 kernel.pending_externals -= 1;
                 if liveness_phase {
                     return Ok(());
@@ -1195,7 +1252,7 @@ impl<S: System> Sim<S> {
                 let meta = kernel.meta[node.index()];
                 let content = stable_hash(&event);
                 if !meta.up {
-                    kernel.note(EventKind::Lost, node, u32::MAX, content, || {
+                    kernel.note(EventKind::Lost, node, u32::MAX, content, cause, || {
                         format!("{event:?}")
                     });
                     return Ok(());
@@ -1204,10 +1261,10 @@ impl<S: System> Sim<S> {
                     kernel.pending_externals += 1;
                     kernel
                         .queue
-                        .push(meta.paused_until_ms, Event::External { node, event });
+                        .push(meta.paused_until_ms, Event::External { node, cause, event });
                     return Ok(());
                 }
-                kernel.note(EventKind::External, node, u32::MAX, content, || {
+                kernel.note(EventKind::External, node, u32::MAX, content, cause, || {
                     format!("{event:?}")
                 });
                 kernel.stats.externals += 1;
@@ -1335,9 +1392,14 @@ impl<S: System> Sim<S> {
                 } else {
                     kernel.meta[index].paused_until_ms = now_ms + outage_ms;
                     kernel.stats.faults.add(FaultKind::Pause);
-                    kernel.note(EventKind::Pause, node, u32::MAX, outage_ms, || {
-                        format!("for {outage_ms}ms")
-                    });
+                    kernel.note(
+                        EventKind::Pause,
+                        node,
+                        u32::MAX,
+                        outage_ms,
+                        NO_CAUSE,
+                        || format!("for {outage_ms}ms"),
+                    );
                 }
             }
             FaultKind::Partition if !kernel.partitioned && kernel.meta.len() > 1 => {
@@ -1357,9 +1419,14 @@ impl<S: System> Sim<S> {
                 kernel.queue.push(now_ms + outage_ms, Event::PartitionEnds);
                 kernel.stats.faults.add(FaultKind::Partition);
                 let node = NodeId(first as u32);
-                kernel.note(EventKind::Partition, node, u32::MAX, outage_ms, || {
-                    format!("{isolated} node(s) cut off for {outage_ms}ms")
-                });
+                kernel.note(
+                    EventKind::Partition,
+                    node,
+                    u32::MAX,
+                    outage_ms,
+                    NO_CAUSE,
+                    || format!("{isolated} node(s) cut off for {outage_ms}ms"),
+                );
             }
             _ => {}
         }
@@ -1399,7 +1466,7 @@ impl<S: System> Sim<S> {
             kernel.stats.faults.add(FaultKind::TornWrite);
         }
         let content = u64::from(effect.records_lost) << 1 | u64::from(effect.torn);
-        kernel.note(EventKind::Crash, node, u32::MAX, content, || {
+        kernel.note(EventKind::Crash, node, u32::MAX, content, NO_CAUSE, || {
             format!(
                 "lost {} unsynced record(s){}",
                 effect.records_lost,
@@ -1420,17 +1487,24 @@ impl<S: System> Sim<S> {
         meta.paused_until_ms = 0;
         let report = kernel.logs[index].recover(&mut self.recovered);
         let content = u64::from(report.records) << 1 | u64::from(report.torn_dropped);
-        kernel.note(EventKind::Restart, node, u32::MAX, content, || {
-            format!(
-                "from {} record(s){}",
-                report.records,
-                if report.torn_dropped {
-                    ", torn record dropped"
-                } else {
-                    ""
-                }
-            )
-        });
+        kernel.note(
+            EventKind::Restart,
+            node,
+            u32::MAX,
+            content,
+            NO_CAUSE,
+            || {
+                format!(
+                    "from {} record(s){}",
+                    report.records,
+                    if report.torn_dropped {
+                        ", torn record dropped"
+                    } else {
+                        ""
+                    }
+                )
+            },
+        );
         kernel.stats.restarts += 1;
         kernel.choices.begin_span(SpanKind::Step);
         let recovered = Recovered {

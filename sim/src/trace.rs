@@ -75,6 +75,11 @@ impl EventKind {
 /// One event of a trace, compactly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TraceEntry {
+    /// The entry of the step that caused this event: the step that sent the message,
+    /// armed the timer or scheduled the workload event (`u32::MAX`: none, for the
+    /// setup's events, faults and a driver's commands). Following causes back from any
+    /// event walks the causal chain that led to it.
+    pub cause: u32,
     /// Virtual time of the event.
     pub time_ms: u64,
     /// What happened.

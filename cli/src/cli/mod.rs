@@ -214,6 +214,7 @@ fn run(args: RunArgs) -> ExitCode {
         wall_seconds,
         REPLAY_COMMAND,
     );
+    summary.tell_stories(&report, world::sweep_config(), world::system);
     if args.no_timings {
         summary = summary.without_timings();
     }
@@ -289,7 +290,6 @@ fn replay(args: ReplayArgs) -> ExitCode {
     let mut system = world::system();
     let outcome = sim.run(&mut system, choices.clone());
     let stats = sim.stats().clone();
-    let lines = &sim.trace().lines;
     println!("replay of {what}");
     println!("  profile         {}", outcome.profile);
     println!(
@@ -299,31 +299,27 @@ fn replay(args: ReplayArgs) -> ExitCode {
         stats.virtual_time_ms as f64 / 1_000.0,
         outcome.hash
     );
-    let shown = if args.trace {
-        &lines[..]
-    } else {
-        &lines[lines.len().saturating_sub(30)..]
-    };
-    if shown.len() < lines.len() {
-        println!(
-            "  trace (last {} of {} events; --trace shows all):",
-            shown.len(),
-            lines.len()
-        );
-    } else {
-        println!("  trace:");
-    }
-    for line in shown {
-        println!("    {line}");
+    if args.trace {
+        println!("  trace ({} events):", sim.trace().lines.len());
+        for line in &sim.trace().lines {
+            println!("    {line}");
+        }
     }
     let _ = std::io::stdout().flush();
     match outcome.failure {
         None => {
+            if !args.trace {
+                println!("  world");
+                for line in turnstile::story::world_lines(&system) {
+                    println!("    {line}");
+                }
+            }
             println!("PASS: every invariant held");
             ExitCode::SUCCESS
         }
         Some(failure) => {
-            println!("FAIL: {failure}");
+            println!("FAIL: {}", failure.violation.invariant);
+            print!("{}", turnstile::story::tell(&system, sim.trace(), &failure));
             if args.shrink {
                 print_shrunk(&mut sim, &mut system, choices, 20_000);
             }
@@ -348,14 +344,16 @@ fn print_shrunk(
     );
     println!(
         "shrunk from {} to {} steps in {} runs: {}",
-        shrunk.original_steps, shrunk.steps, shrunk.runs, shrunk.failure
+        shrunk.original_steps, shrunk.steps, shrunk.runs, shrunk.failure.violation.invariant
     );
     println!("  profile         {}", shrunk.profile);
-    println!("  trace:");
-    for line in &shrunk.trace.lines {
-        println!("    {line}");
-    }
+    // The shrinker's last run was the shrunk one: the world is the one it drew.
+    print!(
+        "{}",
+        turnstile::story::tell(system, &shrunk.trace, &shrunk.failure)
+    );
     println!("  replay          {REPLAY_COMMAND} {token}");
+    println!("  (add --trace to the replay for every event of the run)");
     true
 }
 

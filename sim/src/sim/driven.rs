@@ -8,8 +8,8 @@
 //! same run, with the same trace.
 
 use super::{
-    CheckKind, Choices, Event, EventKind, Failure, FaultKind, NodeId, Sim, Stop, System, View,
-    Violation,
+    CheckKind, Choices, Event, EventKind, Failure, FaultKind, NO_CAUSE, NodeId, Sim, Stop, System,
+    View, Violation,
 };
 
 impl<S: System> Sim<S> {
@@ -29,9 +29,14 @@ impl<S: System> Sim<S> {
     pub fn inject(&mut self, node: NodeId, event: S::External) {
         let kernel = &mut self.kernel;
         kernel.pending_externals += 1;
-        kernel
-            .queue
-            .push(kernel.now_ms, Event::External { node, event });
+        kernel.queue.push(
+            kernel.now_ms,
+            Event::External {
+                node,
+                cause: NO_CAUSE,
+                event,
+            },
+        );
     }
 
     /// Runs every event due at or before `deadline_ms`; the clock then reads
@@ -121,9 +126,14 @@ impl<S: System> Sim<S> {
         kernel.stats.faults.add(FaultKind::Partition);
         let first = nodes.first().copied().unwrap_or(NodeId(0));
         let count = nodes.len();
-        kernel.note(EventKind::Partition, first, u32::MAX, count as u64, || {
-            format!("{count} node(s) cut off")
-        });
+        kernel.note(
+            EventKind::Partition,
+            first,
+            u32::MAX,
+            count as u64,
+            NO_CAUSE,
+            || format!("{count} node(s) cut off"),
+        );
     }
 
     /// Whether a partition is on.
@@ -149,7 +159,14 @@ impl<S: System> Sim<S> {
         if let Some(probe) = system.on_partition_healed() {
             kernel.count_probe(probe);
         }
-        kernel.note(EventKind::Heal, NodeId(u32::MAX), u32::MAX, 0, String::new);
+        kernel.note(
+            EventKind::Heal,
+            NodeId(u32::MAX),
+            u32::MAX,
+            0,
+            NO_CAUSE,
+            String::new,
+        );
         true
     }
 

@@ -1322,34 +1322,12 @@ pub(super) fn parse_ticket(text: &str) -> Option<TicketId> {
 }
 
 pub(super) fn inventory_name(layout: &Layout, key: SectionKey) -> String {
-    let section = layout
-        .show(key.show)
-        .and_then(|plan| plan.sections.get(key.section.0 as usize))
-        .map_or_else(|| key.section.0.to_string(), |spec| spec.name.clone());
-    format!("inventory {}/{}", key.show.0, section)
+    turnstile::story::inventory_name(layout, key)
 }
 
 /// A node's name by its role: `orders`, `inventory 1/Stalls`, `gateway`, `alice`.
 pub fn node_name(layout: &Layout, names: &[String], node: NodeId) -> String {
-    if let Some(service) = layout.service_of(node) {
-        return match service {
-            turnstile_host::Service::Shows => "shows".into(),
-            turnstile_host::Service::Orders => "orders".into(),
-            turnstile_host::Service::Payments => "payments".into(),
-            turnstile_host::Service::Tickets => "tickets".into(),
-            turnstile_host::Service::ReadModels => "read-models".into(),
-            turnstile_host::Service::Inventory(key) => inventory_name(layout, key),
-        };
-    }
-    match layout.role(node) {
-        turnstile::layout::Role::Gateway => "gateway".into(),
-        turnstile::layout::Role::Organizer(_) => "organizer".into(),
-        turnstile::layout::Role::Customer(customer) => names
-            .get(customer.0 as usize - 1)
-            .cloned()
-            .unwrap_or_else(|| format!("customer {}", customer.0)),
-        turnstile::layout::Role::Service => format!("node {}", node.0),
-    }
+    turnstile::story::node_name(layout, node, names)
 }
 
 impl Shell {

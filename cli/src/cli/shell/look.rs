@@ -219,6 +219,7 @@ pub fn story_line(line: &str, layout: &Layout, names: &[String]) -> Option<Strin
         Some(peer) => format!("{peer} → {node}"),
         None => node,
     };
+    let detail = turnstile::story::humanize(&detail);
     Some(format!(
         "{}  {kind:<9} {arrow:<28} {}",
         clock(time),

@@ -20,8 +20,8 @@ use turnstile_host::{Doubles, Rebuild, Service};
 use turnstile_sim::{Choices, Sim, shrink};
 
 /// Sweeps seeds until one fails `invariant`, then shrinks it; panics if none of 10,000
-/// seeds does.
-fn assert_caught(invariant: &str, doubles: Doubles) {
+/// seeds does. Returns the failure's story as a person reads it.
+fn assert_caught(invariant: &str, doubles: Doubles) -> String {
     let config = WorldConfig::sweep().with_doubles(doubles);
     let mut sim = Sim::new(sweep_config());
     let mut world = Ticketing::new(config);
@@ -41,7 +41,12 @@ fn assert_caught(invariant: &str, doubles: Doubles) {
             "{invariant}: caught at seed {seed}, shrunk from {} to {} steps: {}",
             shrunk.original_steps, shrunk.steps, shrunk.failure
         );
-        return;
+        // The shrinker's last run is the shrunk one: `world` drew its world.
+        let story = turnstile::story::tell(&world, &shrunk.trace, &shrunk.failure);
+        if std::env::var_os("TURNSTILE_STORY").is_some() {
+            eprintln!("{story}");
+        }
+        return story;
     }
     panic!("no seed of 10,000 caught `{invariant}`");
 }
@@ -91,14 +96,16 @@ fn oversell(
 
 #[test]
 fn no_oversell_is_caught() {
-    // An inventory that reserves beyond its capacity breaks `no_oversell`.
-    assert_caught(
+    // An inventory that reserves beyond its capacity breaks `no_oversell`; the story
+    // of the failure is reviewed like code.
+    let story = assert_caught(
         "no_oversell",
         Doubles {
             inventory: Some(oversell),
             ..Doubles::default()
         },
     );
+    insta::assert_snapshot!("story_no_oversell", story);
 }
 
 /// Inventory that holds a numbered seat someone else holds.
@@ -175,13 +182,14 @@ fn capture_twice(
 #[test]
 fn no_money_twice_is_caught() {
     // A payment service that captures twice breaks `no_money_twice` on the gateway's ledger.
-    assert_caught(
+    let story = assert_caught(
         "no_money_twice",
         Doubles {
             payment: Some(capture_twice),
             ..Doubles::default()
         },
     );
+    insta::assert_snapshot!("story_no_money_twice", story);
 }
 
 /// An order saga that ignores its expiry.
@@ -203,13 +211,14 @@ fn never_expire(
 #[test]
 fn sagas_terminate_is_caught() {
     // An order that never expires is stuck: `sagas_terminate` names it.
-    assert_caught(
+    let story = assert_caught(
         "sagas_terminate",
         Doubles {
             order: Some(never_expire),
             ..Doubles::default()
         },
     );
+    insta::assert_snapshot!("story_sagas_terminate", story);
 }
 
 fn forget_last_entry(kind: Service, rebuild: &mut Rebuild) {
