@@ -1877,37 +1877,20 @@ fn read_model_difference(expected: &ReadModels, found: &ReadModels) -> String {
         };
         format!("expected {}, found {}", cut(expected), cut(found))
     }
-    let models: [(&str, String, String); 5] = [
-        (
-            "available_seats",
-            format!("{:?}", expected.available_seats),
-            format!("{:?}", found.available_seats),
-        ),
-        (
-            "sales",
-            format!("{:?}", expected.sales),
-            format!("{:?}", found.sales),
-        ),
-        (
-            "customer_history",
-            format!("{:?}", expected.customer_history),
-            format!("{:?}", found.customer_history),
-        ),
-        (
-            "venue_layout",
-            format!("{:?}", expected.venue_layout),
-            format!("{:?}", found.venue_layout),
-        ),
-        (
-            "stuck_payments",
-            format!("{:?}", expected.stuck_payments),
-            format!("{:?}", found.stuck_payments),
-        ),
+    let (e, f) = (expected, found);
+    let models: [(&str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 5] = [
+        ("available_seats", &e.available_seats, &f.available_seats),
+        ("sales", &e.sales, &f.sales),
+        ("customer_history", &e.customer_history, &f.customer_history),
+        ("venue_layout", &e.venue_layout, &f.venue_layout),
+        ("stuck_payments", &e.stuck_payments, &f.stuck_payments),
     ];
     for (name, expected, found) in models {
+        let (expected, found) = (format!("{expected:?}"), format!("{found:?}"));
         if expected != found {
             return format!("model `{name}`: {}", around(&expected, &found));
         }
     }
+
     "the models agree; the streams each has applied differ".to_owned()
 }

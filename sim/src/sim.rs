@@ -370,6 +370,19 @@ impl<S: System> Kernel<S> {
         false
     }
 
+    /// Notes that the faults healed (a partition's end, or the liveness phase).
+    fn note_heal(&mut self) {
+        let everyone = NodeId(u32::MAX);
+        self.note(
+            EventKind::Heal,
+            everyone,
+            u32::MAX,
+            0,
+            NO_CAUSE,
+            String::new,
+        );
+    }
+
     /// Sets whether the world is partitioned (and so whether messages may be lost on
     /// arrival).
     #[inline]
@@ -1099,14 +1112,7 @@ impl<S: System> Sim<S> {
             kernel.count_probe(probe);
         }
         kernel.set_partitioned(false);
-        kernel.note(
-            EventKind::Heal,
-            NodeId(u32::MAX),
-            u32::MAX,
-            0,
-            NO_CAUSE,
-            String::new,
-        );
+        kernel.note_heal();
         for meta in &mut kernel.meta {
             meta.side = 0;
             meta.paused_until_ms = 0;

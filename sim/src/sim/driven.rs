@@ -159,14 +159,7 @@ impl<S: System> Sim<S> {
         if let Some(probe) = system.on_partition_healed() {
             kernel.count_probe(probe);
         }
-        kernel.note(
-            EventKind::Heal,
-            NodeId(u32::MAX),
-            u32::MAX,
-            0,
-            NO_CAUSE,
-            String::new,
-        );
+        kernel.note_heal();
         true
     }
 
