@@ -32,4 +32,5 @@ pub mod report;
 pub mod services;
 pub mod spec;
 pub mod story;
+pub mod timeline;
 pub mod world;

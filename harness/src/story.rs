@@ -316,19 +316,19 @@ pub fn world_lines(world: &Ticketing) -> Vec<String> {
     out
 }
 
-/// The causal story of `failure` in `trace` (a [`turnstile_sim::TraceMode::Text`]
-/// trace of the run `world` just ran), at most [`STORY_LINES_MAX`] lines, and how many
-/// earlier lines of it were left out.
-pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec<String>, usize) {
+/// The events of the causal story of `failure` in `trace` (a
+/// [`turnstile_sim::TraceMode::Text`] trace of the run `world` just ran), by trace
+/// index in order, plumbing included (the story's text leaves it out; a timeline may
+/// draw it faintly).
+pub fn story_events(world: &Ticketing, trace: &Trace, failure: &Failure) -> Vec<usize> {
     let layout = world.layout();
     let entries = &trace.entries;
     let lines = &trace.lines;
     let count = entries.len().min(lines.len());
     if count == 0 {
-        return (Vec::new(), 0);
+        return Vec::new();
     }
     let subjects = subjects(&failure.violation.message);
-    let keep_publications = failure.violation.invariant == "projections_converge";
     let mut chosen = vec![false; count];
     let last = count - 1;
     chosen[last] = true;
@@ -370,12 +370,25 @@ pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec
             chosen[index] = true;
         }
     }
+    (0..count).filter(|&index| chosen[index]).collect()
+}
+
+/// The causal story of `failure` in `trace` (a [`turnstile_sim::TraceMode::Text`]
+/// trace of the run `world` just ran), at most [`STORY_LINES_MAX`] lines, and how many
+/// earlier lines of it were left out.
+pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec<String>, usize) {
+    let layout = world.layout();
+    let entries = &trace.entries;
+    let lines = &trace.lines;
+    let chosen = story_events(world, trace, failure);
+    let Some(&first) = chosen.first() else {
+        return (Vec::new(), 0);
+    };
+    let last = entries.len().min(lines.len()) - 1;
     let start_ms = entries[first].time_ms;
+    let keep_publications = failure.violation.invariant == "projections_converge";
     let mut story = Vec::new();
-    for index in 0..count {
-        if !chosen[index] {
-            continue;
-        }
+    for index in chosen {
         let Some(Line {
             time,
             kind,

@@ -97,6 +97,11 @@ struct ReplayArgs {
     /// If the run fails, shrink it and print the shortest failing trace.
     #[arg(long)]
     shrink: bool,
+    /// Also write the run as one self-contained HTML page: a lane per node, arrows
+    /// for messages, faults marked, the causal story highlighted (of the shrunk run
+    /// with `--shrink`).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -306,8 +311,31 @@ fn replay(args: ReplayArgs) -> ExitCode {
         }
     }
     let _ = std::io::stdout().flush();
+    let title = what.clone();
+    let html = |system: &world::Ticketing, trace: &turnstile_sim::Trace, failure| match &args.html {
+        None => true,
+        Some(path) => {
+            let page = turnstile::timeline::html(system, trace, failure, &title);
+            // The command writes the file the user asked for, outside any run.
+            #[allow(clippy::disallowed_methods)]
+            let written = std::fs::write(path, page);
+            match written {
+                Ok(()) => {
+                    println!("  html            {}", path.display());
+                    true
+                }
+                Err(error) => {
+                    eprintln!("error: cannot write {}: {error}", path.display());
+                    false
+                }
+            }
+        }
+    };
     match outcome.failure {
         None => {
+            if !html(&system, sim.trace(), None) {
+                return ExitCode::from(2);
+            }
             if !args.trace {
                 println!("  world");
                 for line in turnstile::story::world_lines(&system) {
@@ -321,7 +349,13 @@ fn replay(args: ReplayArgs) -> ExitCode {
             println!("FAIL: {}", failure.violation.invariant);
             print!("{}", turnstile::story::tell(&system, sim.trace(), &failure));
             if args.shrink {
-                print_shrunk(&mut sim, &mut system, choices, 20_000);
+                if let Some(shrunk) = print_shrunk(&mut sim, &mut system, choices, 20_000)
+                    && !html(&system, &shrunk.trace, Some(&shrunk.failure))
+                {
+                    return ExitCode::from(2);
+                }
+            } else if !html(&system, sim.trace(), Some(&failure)) {
+                return ExitCode::from(2);
             }
             ExitCode::from(1)
         }
@@ -333,10 +367,10 @@ fn print_shrunk(
     system: &mut world::Ticketing,
     choices: Choices,
     budget: u64,
-) -> bool {
+) -> Option<turnstile_sim::Shrunk> {
     let Some(shrunk) = shrink(sim, system, choices, budget) else {
         println!("the run does not fail: nothing to shrink");
-        return false;
+        return None;
     };
     let token = Token::new(
         world::BUILD,
@@ -353,8 +387,10 @@ fn print_shrunk(
         turnstile::story::tell(system, &shrunk.trace, &shrunk.failure)
     );
     println!("  replay          {REPLAY_COMMAND} {token}");
-    println!("  (add --trace to the replay for every event of the run)");
-    true
+    println!(
+        "  (add --trace to the replay for every event of the run, --html FILE for a timeline)"
+    );
+    Some(shrunk)
 }
 
 fn shrink_seed(args: ShrinkArgs) -> ExitCode {
@@ -365,7 +401,9 @@ fn shrink_seed(args: ShrinkArgs) -> ExitCode {
         &mut system,
         Choices::from_seed(args.seed),
         args.budget,
-    ) {
+    )
+    .is_some()
+    {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -43,12 +43,47 @@ fn assert_caught(invariant: &str, doubles: Doubles) -> String {
         );
         // The shrinker's last run is the shrunk one: `world` drew its world.
         let story = turnstile::story::tell(&world, &shrunk.trace, &shrunk.failure);
+        if invariant == "no_money_twice" {
+            check_timeline(&world, &shrunk);
+        }
         if std::env::var_os("TURNSTILE_STORY").is_some() {
             eprintln!("{story}");
         }
         return story;
     }
     panic!("no seed of 10,000 caught `{invariant}`");
+}
+
+/// The failure's timeline page: one group per event, a lane per node, the failing
+/// step marked, nothing fetched from elsewhere. With `TURNSTILE_HTML_OUT=FILE` the page
+/// is written there (CI opens it in headless Chromium).
+fn check_timeline(world: &Ticketing, shrunk: &turnstile_sim::Shrunk) {
+    let page = turnstile::timeline::html(world, &shrunk.trace, Some(&shrunk.failure), "double");
+    let events = shrunk.trace.entries.len();
+    assert_eq!(page.matches("<g class=\"ev ").count(), events);
+    assert_eq!(page.matches(" failing\"").count(), 1, "one failing step");
+    for lane in [
+        "orders",
+        "payments",
+        "gateway",
+        "inventory 1/Numbered 0",
+        "customer 1",
+    ] {
+        assert!(page.contains(&format!(">{lane}</span>")), "lane {lane}");
+    }
+    assert!(page.contains("FAIL: no_money_twice"));
+    for remote in ["http://", "https://", "<link", "src=\""] {
+        let allowed = remote == "http://" && page.matches(remote).count() == 1;
+        assert!(
+            !page.contains(remote) || allowed,
+            "the page fetches {remote}"
+        );
+    }
+    if let Some(path) = std::env::var_os("TURNSTILE_HTML_OUT") {
+        // A file for CI's browser check, outside any run.
+        #[allow(clippy::disallowed_methods)]
+        std::fs::write(path, &page).expect("write the timeline");
+    }
 }
 
 /// Inventory that holds general-admission places it does not have.
