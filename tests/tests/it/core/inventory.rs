@@ -214,6 +214,41 @@ fn confirm_works_one_ms_before_expires_at_and_not_at_or_after() {
 }
 
 #[test]
+fn a_hold_is_live_until_expires_at_and_not_once_sold_and_a_second_confirm_says_so() {
+    // Pins down `hold_is_live` (the query a real driver asks) against the same clock
+    // as confirm, and the answer to confirming a hold that is already sold.
+    let expires_at = T0.plus(5 * MINUTE_MS);
+    let mut host = open_section(general(10, 1_000), START);
+    service(&mut host, T0, reserve(1, 2, T0)).new_event();
+    let live =
+        |host: &Host<Inventory>, at: u64| host.state().hold_is_live(OrderId(1), Timestamp(at));
+    assert!(live(&host, T0.0));
+    assert!(live(&host, expires_at.0 - 1));
+    assert!(!live(&host, expires_at.0), "dead at expires_at");
+    assert!(!live(&host, expires_at.0 + 1));
+    assert!(!host.state().hold_is_live(OrderId(2), T0), "no such hold");
+    service(&mut host, T0.plus(1), confirm(1)).new_event();
+    assert!(!live(&host, T0.0 + 2), "sold is not held");
+    assert_eq!(
+        service(&mut host, T0.plus(3), confirm(1)).rejection(),
+        InventoryError::AlreadyConfirmed { order: OrderId(1) }
+    );
+}
+
+#[test]
+fn a_section_may_hold_exactly_the_capacity_limit_and_not_one_more() {
+    use turnstile_core::inventory::{SECTION_CAPACITY_MAX, SectionProblem, validate_section};
+    assert_eq!(
+        validate_section(&general(SECTION_CAPACITY_MAX, 1_000)),
+        Ok(None)
+    );
+    assert_eq!(
+        validate_section(&general(SECTION_CAPACITY_MAX + 1, 1_000)),
+        Err(SectionProblem::CapacityTooLarge)
+    );
+}
+
+#[test]
 fn the_hold_timer_is_armed_for_expires_at_and_releases_only_a_lapsed_unconfirmed_hold() {
     // Pins down: expiry fires HoldExpired only if unconfirmed and now ≥ expires_at; an early or stale timer changes nothing.
     let mut host = open_section(general(10, 1_000), START);
