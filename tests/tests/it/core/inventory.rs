@@ -236,8 +236,11 @@ fn a_hold_is_live_until_expires_at_and_not_once_sold_and_a_second_confirm_says_s
 }
 
 #[test]
-fn a_section_may_hold_exactly_the_capacity_limit_and_not_one_more() {
-    use turnstile_core::inventory::{SECTION_CAPACITY_MAX, SectionProblem, validate_section};
+fn a_section_may_reach_the_capacity_and_name_limits_and_not_one_more() {
+    use turnstile_core::inventory::{
+        SECTION_CAPACITY_MAX, SECTION_NAME_BYTES_MAX, SectionProblem, validate_section,
+    };
+    use turnstile_core::show::SectionSpec;
     assert_eq!(
         validate_section(&general(SECTION_CAPACITY_MAX, 1_000)),
         Ok(None)
@@ -245,6 +248,15 @@ fn a_section_may_hold_exactly_the_capacity_limit_and_not_one_more() {
     assert_eq!(
         validate_section(&general(SECTION_CAPACITY_MAX + 1, 1_000)),
         Err(SectionProblem::CapacityTooLarge)
+    );
+    let named = |bytes: usize| SectionSpec {
+        name: "n".repeat(bytes),
+        ..general(10, 1_000)
+    };
+    assert_eq!(validate_section(&named(SECTION_NAME_BYTES_MAX)), Ok(None));
+    assert_eq!(
+        validate_section(&named(SECTION_NAME_BYTES_MAX + 1)),
+        Err(SectionProblem::NameTooLong)
     );
 }
 
