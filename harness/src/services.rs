@@ -47,6 +47,9 @@ pub struct Store {
     pub entries: Vec<Rc<Entry>>,
     /// Per entry, the actor of the input that wrote it, as the world knows it.
     pub actors: Vec<Actor>,
+    /// Per entry, the engine step that wrote it, in traced runs only (to tell a
+    /// failure's story); empty in sweeps.
+    pub steps: Vec<u64>,
     /// Entries synced (durable) so far.
     pub synced: u32,
     /// Whether appended outbox messages wait for a sync.
@@ -77,6 +80,7 @@ impl Services {
         for store in &mut self.stores {
             store.entries.clear();
             store.actors.clear();
+            store.steps.clear();
             store.synced = 0;
             store.unsent = false;
             store.rebuilt = None;
@@ -123,6 +127,7 @@ impl Services {
         );
         store.entries.truncate(records);
         store.actors.truncate(records);
+        store.steps.truncate(records);
         store.synced = store.synced.min(records as u32);
         // Replaying a log is a pure function of its entries, and a log only ever grows
         // or loses its unsynced tail: the host an earlier rebuild replayed from a prefix
@@ -232,6 +237,9 @@ impl Services {
                     store.unsent |= entry.outbox_len() > 0;
                     store.entries.push(entry);
                     store.actors.push(actor);
+                    if ctx.is_traced() {
+                        store.steps.push(ctx.step());
+                    }
                     ctx.append(&Stored(seq));
                     continue;
                 }

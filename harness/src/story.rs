@@ -12,7 +12,8 @@
 use std::fmt::Write as _;
 
 use turnstile_core::SectionKey;
-use turnstile_host::Service;
+use turnstile_core::read_models::DomainEvent;
+use turnstile_host::{Change, Service};
 use turnstile_sim::{Failure, NO_CAUSE, NodeId, Trace};
 
 use crate::layout::{EPOCH_MS, Layout, Role, is_numbered};
@@ -387,6 +388,16 @@ pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec
     let last = entries.len().min(lines.len()) - 1;
     let start_ms = entries[first].time_ms;
     let keep_publications = failure.violation.invariant == "projections_converge";
+    // Step events in trace order are the engine's steps 0, 1, 2…: what a service's
+    // step recorded is found in its store by that number.
+    let mut step_of = vec![u64::MAX; entries.len()];
+    let mut steps = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.kind.is_step() {
+            step_of[index] = steps;
+            steps += 1;
+        }
+    }
     let mut story = Vec::new();
     for index in chosen {
         let Some(Line {
@@ -414,6 +425,10 @@ pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec
             delta(time - start_ms),
             humanize(detail)
         );
+        let recorded = node.map_or_else(Vec::new, |node| recorded(world, node, step_of[index]));
+        if !recorded.is_empty() {
+            let _ = write!(text, "  ⇒ {}", recorded.join(", "));
+        }
         if index == last {
             text.push_str("   ← the failing step");
         }
@@ -421,6 +436,38 @@ pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec
     }
     let left_out = story.len().saturating_sub(STORY_LINES_MAX);
     (story.split_off(left_out), left_out)
+}
+
+/// The domain events `node` recorded in engine step `step` (by name: `HoldExpired`).
+fn recorded(world: &Ticketing, node: u32, step: u64) -> Vec<String> {
+    let Some(store) = world.stores().get(node as usize) else {
+        return Vec::new();
+    };
+    if store.steps.len() != store.entries.len() {
+        return Vec::new(); // An untraced run kept no steps.
+    }
+    let name = |event: &dyn std::fmt::Debug| {
+        let text = format!("{event:?}");
+        let end = text.find([' ', '{', '(']).unwrap_or(text.len());
+        text[..end].to_owned()
+    };
+    let mut out = Vec::new();
+    for (entry, at) in store.entries.iter().zip(&store.steps) {
+        if *at != step {
+            continue;
+        }
+        if let Change::Event(published) = &entry.change {
+            out.push(match &published.event {
+                DomainEvent::Show(r) => name(&r.event),
+                DomainEvent::Inventory(r) => name(&r.event),
+                DomainEvent::Order(r) => name(&r.event),
+                DomainEvent::Payment(r) => name(&r.event),
+                DomainEvent::Ticket(r) => name(&r.event),
+                DomainEvent::Resale(r) => name(&r.event),
+            });
+        }
+    }
+    out
 }
 
 /// The whole report of a failure: the world, what was wrong, the causal story.

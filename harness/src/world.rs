@@ -208,6 +208,12 @@ impl Ticketing {
         self.gateway.scripted = scripted;
     }
 
+    /// The services' stores of the last run, by node: every entry each log holds, with
+    /// the step that wrote it.
+    pub fn stores(&self) -> &[crate::services::Store] {
+        self.services.stores()
+    }
+
     /// [`numbered_section`], with the labels of an earlier run of the same shape.
     fn numbered(&mut self, name: &str, rows: u32, seats_per_row: u32, price: u64) -> SectionSpec {
         let shape = (rows, seats_per_row);

@@ -609,6 +609,20 @@ impl<S: System> Ctx<'_, S> {
         self.node
     }
 
+    /// The index of the step being run (steps finished before it): matches the order
+    /// of the step events of a trace, so what a step wrote can be found again.
+    #[inline]
+    pub fn step(&self) -> u64 {
+        self.kernel.stats.steps
+    }
+
+    /// Whether the run keeps a trace of its events (replays, shrunk runs), so that a
+    /// system may keep what only a story needs.
+    #[inline]
+    pub fn is_traced(&self) -> bool {
+        self.kernel.trace_mode >= TraceMode::Steps
+    }
+
     /// This node's clock: virtual time plus its skew (never below 0).
     #[inline]
     pub fn now_ms(&self) -> u64 {
