@@ -81,16 +81,6 @@ impl<S: System> Sim<S> {
         result
     }
 
-    /// When the next event is due, if any.
-    pub fn next_event_ms(&mut self) -> Option<u64> {
-        self.kernel.queue.peek_time_ms()
-    }
-
-    /// Whether the world is quiet.
-    pub fn is_quiet(&self) -> bool {
-        self.kernel.is_quiet(false)
-    }
-
     /// Crashes `node` (its unsynced records are lost); false if it was down already or
     /// may not crash. It stays down until [`Sim::restart_node`].
     pub fn crash_node(&mut self, system: &mut S, node: NodeId) -> bool {
@@ -134,16 +124,6 @@ impl<S: System> Sim<S> {
             NO_CAUSE,
             || format!("{count} node(s) cut off"),
         );
-    }
-
-    /// Whether a partition is on.
-    pub fn is_partitioned(&self) -> bool {
-        self.kernel.partitioned
-    }
-
-    /// Whether `node` is on the cut-off side of the partition.
-    pub fn is_cut_off(&self, node: NodeId) -> bool {
-        self.kernel.partitioned && self.kernel.meta[node.index()].side != 0
     }
 
     /// Ends the partition; false if there was none.

@@ -16,12 +16,9 @@
 
 use std::fmt::Write as _;
 
-use chrono::DateTime;
-
-use super::{look, parse};
-use turnstile::layout::{
-    EPOCH_MS, External, Layout, ORDERS, PAYMENTS, READ_MODELS, SHOWS, TICKETS,
-};
+use super::look::{self, clock, inventory_name, node_name, ticket_name, timestamp};
+use super::parse;
+use turnstile::layout::{EPOCH_MS, External, ORDERS, PAYMENTS, READ_MODELS, SHOWS, TICKETS};
 use turnstile::world::{
     DRIVEN_BIT, DRIVEN_CUSTOMERS, GATEWAY, Node, Scripted, Ticketing, Workload, WorldConfig,
 };
@@ -275,19 +272,6 @@ pub(super) fn wrong(name: &str, message: impl Into<String>) -> ShellError {
     ShellError::Usage {
         message: message.into(),
         usage: usage(name),
-    }
-}
-
-/// A virtual time (ms since the run began) as a date and clock time.
-pub fn clock(ms: u64) -> String {
-    timestamp(Timestamp(EPOCH_MS + ms))
-}
-
-/// A timestamp as `2026-01-01 00:05:00.004`.
-pub fn timestamp(at: Timestamp) -> String {
-    match DateTime::from_timestamp_millis(at.0 as i64) {
-        Some(at) => at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-        None => format!("{} ms", at.0),
     }
 }
 
@@ -1305,11 +1289,6 @@ pub(super) fn help(args: &[&str]) -> String {
     out
 }
 
-/// A ticket's short name: `t1-2` is order 1's second ticket.
-pub fn ticket_name(ticket: TicketId) -> String {
-    format!("t{}-{}", ticket.order.0, u32::from(ticket.index) + 1)
-}
-
 pub(super) fn parse_ticket(text: &str) -> Option<TicketId> {
     let (order, n) = text.strip_prefix('t')?.split_once('-')?;
     let order: u64 = order.parse().ok()?;
@@ -1321,35 +1300,7 @@ pub(super) fn parse_ticket(text: &str) -> Option<TicketId> {
     })
 }
 
-pub(super) fn inventory_name(layout: &Layout, key: SectionKey) -> String {
-    turnstile::story::inventory_name(layout, key)
-}
-
-/// A node's name by its role: `orders`, `inventory 1/Stalls`, `gateway`, `alice`.
-pub fn node_name(layout: &Layout, names: &[String], node: NodeId) -> String {
-    turnstile::story::node_name(layout, node, names)
-}
-
 impl Shell {
-    pub(super) fn describe_order(&self, order: OrderId) -> Option<String> {
-        let Some(AggregateRef::Order(state)) = self.aggregate(ORDERS, StreamId::Order(order))
-        else {
-            return None;
-        };
-        let details = state.details.as_ref()?;
-        Some(look::order_line(self, details))
-    }
-
-    pub(super) fn describe_ticket(&self, ticket: TicketId) -> String {
-        match self.aggregate(TICKETS, StreamId::Ticket(ticket)) {
-            Some(AggregateRef::Ticket(state)) => match &state.details {
-                Some(details) => look::ticket_line(self, details),
-                None => format!("{}: no such ticket", ticket_name(ticket)),
-            },
-            _ => format!("{}: no such ticket", ticket_name(ticket)),
-        }
-    }
-
     pub(super) fn seat_label(&self, key: SectionKey, seat: turnstile_core::SeatIndex) -> String {
         self.world
             .layout()

@@ -18,6 +18,7 @@ mod look;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod views;
 
 use interpreter::{Outcome, Shell, ShellError, Vocabulary};
 
