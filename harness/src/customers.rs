@@ -32,8 +32,9 @@ use turnstile_host::{Answer, Claim, Msg, Query, Rejection};
 use turnstile_sim::{Ctx, NodeId, Setup, TimerId};
 
 use crate::layout::{
-    ClientTimer, DRIVEN_CUSTOMERS, EPOCH_MS, External, Layout, ORDERS, Role, TICKETS, Workload,
-    World, WorldConfig, WorldTimer, is_numbered,
+    ClientTimer, DRIVEN_CUSTOMERS, EPOCH_MS, External, Layout, ORDERS, Role, SETUP_COMMANDS,
+    TICKETS, Workload, World, WorldConfig, WorldTimer, command_id, draw_size, draw_usually,
+    is_numbered,
 };
 
 /// A client resends an unanswered request this often.
@@ -82,6 +83,28 @@ pub struct CustomerPlan {
     pub cancel: bool,
     /// Adversarial moves to make.
     pub moves: u32,
+    /// Stays home: never arrives (a small world's idle customer).
+    pub home: bool,
+}
+
+impl CustomerPlan {
+    /// The plan of a customer who stays home (never arrives).
+    fn idle() -> Self {
+        CustomerPlan {
+            kind: CustomerKind::Buyer { pays: false },
+            arrive_ms: 0,
+            show: 0,
+            section: 0,
+            quantity: 1,
+            seats: None,
+            think_ms: 0,
+            transfer: false,
+            list: false,
+            cancel: false,
+            moves: 0,
+            home: true,
+        }
+    }
 }
 
 /// A public fact customers can act on (what a marketplace page or a bystander shows).
@@ -184,6 +207,9 @@ pub struct Customers {
     config: Option<WorldConfig>,
     sightings: Vec<Sighting>,
     driven: Vec<DrivenAnswer>,
+    /// Whether the shows were on sale when the run began (the organizer's setup
+    /// commands already played: `Services::put_on_sale`).
+    on_sale: bool,
 }
 
 /// The answer to a driven command ([`External::Driven`]).
@@ -200,18 +226,32 @@ pub struct DrivenAnswer {
 impl Customers {
     /// Draws every client's plan and schedules their arrival; adds the customers' nodes
     /// to `layout`.
+    /// With `on_sale`, the shows are on sale when the run begins and the organizer has
+    /// nothing left to set up.
     pub fn plan<S: World>(
         &mut self,
         config: WorldConfig,
         workload: Workload,
+        on_sale: bool,
         layout: &mut Layout,
         setup: &mut Setup<'_, S>,
     ) {
         self.config = Some(config);
         self.workload = Some(workload);
+        self.on_sale = on_sale;
         self.board.clear();
         self.sightings.clear();
         plan(self, layout, setup);
+    }
+
+    /// How many customers stay home this run.
+    pub fn staying_home(&self) -> usize {
+        self.plans.iter().filter(|plan| plan.home).count()
+    }
+
+    /// Whether the shows were on sale when the run began.
+    pub fn on_sale_from_the_start(&self) -> bool {
+        self.on_sale
     }
 
     /// The run's layout, once complete.
@@ -242,6 +282,7 @@ impl Customers {
 fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<'_, S>) {
     world.plans.clear();
     world.driven.clear();
+    let small = world.config().small_worlds;
     let (min, max, adversaries) = match world.workload() {
         Workload::Driven => {
             // Nothing is drawn or scheduled: every command comes from the driver.
@@ -264,27 +305,39 @@ fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<
         Workload::Adversarial => (
             world.config().adversarial_customers.0,
             world.config().adversarial_customers.1,
-            setup.range(3, 5) as u32,
+            draw_size(setup, 0, (3, 5), small) as u32,
         ),
     };
-    let honest = setup.range(u64::from(min), u64::from(max)) as u32;
+    // A small world has a single customer.
+    let least = u64::from(adversaries == 0);
+    let honest = draw_size(setup, least, (u64::from(min), u64::from(max)), small) as u32;
     let customers = honest + adversaries;
     layout.customers = customers;
     for _ in 0..customers {
         setup.add_node(false);
     }
     let organizer = NodeId(layout.organizer);
-    setup.schedule_external(organizer, 0, External::Arrive);
+    if !world.on_sale {
+        setup.schedule_external(organizer, 0, External::Arrive);
+    }
     if world.workload() == Workload::Season && setup.draw(1) == 1 {
         // The organizer cancels the month-away show while orders are open.
         let at_ms = setup.range(20 * SECOND_MS, 8 * MINUTE_MS);
         setup.schedule_external(organizer, at_ms, External::CancelShow { show: ShowId(1) });
     }
     for index in 0..customers {
-        let plan = draw_plan(world, layout, setup, index >= honest);
+        // One part per customer: its first draw 0, the customer stays home and nothing
+        // more is drawn for it.
         let node = NodeId(layout.first_customer + index);
-        setup.schedule_external(node, plan.arrive_ms, External::Arrive);
-        world.plans.push(plan);
+        setup.begin_part(node);
+        if draw_usually(setup, small) {
+            let plan = draw_plan(world, layout, setup, index >= honest);
+            setup.schedule_external(node, plan.arrive_ms, External::Arrive);
+            world.plans.push(plan);
+        } else {
+            world.plans.push(CustomerPlan::idle());
+        }
+        setup.end_part();
     }
 }
 
@@ -298,7 +351,8 @@ fn draw_plan<S: World>(
     let (show, arrive_ms, kind) = match world.workload() {
         Workload::FlashSale => {
             let window = world.config().flash_sale.arrival_window_ms;
-            let pays = setup.draw(4) != 4;
+            // Not paying is the least eventful: the hold just lapses.
+            let pays = setup.draw(4) != 0;
             (0, 1_500 + setup.draw(window), CustomerKind::Buyer { pays })
         }
         Workload::Season => {
@@ -309,8 +363,8 @@ fn draw_plan<S: World>(
                     CustomerKind::ResaleBuyer,
                 )
             } else {
-                let pays = setup.draw(6) != 6;
-                let show = setup.draw(3) as usize;
+                let pays = setup.draw(6) != 0;
+                let show = setup.draw(shows.len() as u64 - 1) as usize;
                 (
                     show,
                     setup.range(SECOND_MS, 10 * MINUTE_MS),
@@ -331,10 +385,11 @@ fn draw_plan<S: World>(
     let plan_show = &shows[show];
     let section = setup.draw(plan_show.sections.len() as u64 - 1) as u32;
     let mut quantity = setup.range(1, 4) as u32;
+    // Sometimes a quantity at or past a limit (at the top: lowered, it is ordinary).
     match setup.draw(29) {
-        0 => quantity = 9,
-        1 => quantity = 8,
-        2 => quantity = 0,
+        29 => quantity = 9,
+        28 => quantity = 8,
+        27 => quantity = 0,
         _ => {}
     }
     if kind == CustomerKind::Adversary {
@@ -370,10 +425,11 @@ fn draw_plan<S: World>(
         list: season && show <= 1 && setup.draw(2) == 2,
         cancel: season && setup.draw(2) == 2,
         moves: if kind == CustomerKind::Adversary {
-            setup.range(4, 8) as u32
+            draw_size(setup, 1, (4, 8), world.config().small_worlds) as u32
         } else {
             0
         },
+        home: false,
     }
 }
 
@@ -387,11 +443,17 @@ impl Customers {
             Role::Customer(customer) => Some(customer),
             _ => None,
         };
+        // An organizer whose shows were on sale when the run began sent their setup
+        // commands already.
+        let set_up = match customer {
+            None if self.on_sale => self.layout.shows.len() * SETUP_COMMANDS,
+            _ => 0,
+        };
         Client {
             node,
             customer,
             plan: customer.map_or(0, |c| c.0 as usize - 1),
-            seq: 0,
+            seq: set_up as u64,
             outstanding: None,
             retry: None,
             order: None,
@@ -400,7 +462,7 @@ impl Customers {
             resale: None,
             poll_ms: 100,
             tries: 0,
-            step: 0,
+            step: set_up,
             moves_left: 0,
             done: false,
         }
@@ -408,12 +470,12 @@ impl Customers {
 
     fn next_id(client: &mut Client, adversarial: bool) -> CommandId {
         client.seq += 1;
-        let id = u64::from(client.node.0) << 24 | client.seq;
-        CommandId(if adversarial {
-            id | ADVERSARIAL_BIT
+        let id = command_id(client.node, client.seq);
+        if adversarial {
+            CommandId(id.0 | ADVERSARIAL_BIT)
         } else {
             id
-        })
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1059,21 +1121,12 @@ impl Customers {
     fn organizer_step<S: World>(&mut self, client: &mut Client, ctx: &mut Ctx<'_, S>) {
         let shows = self.layout.shows.len();
         let step = client.step;
-        if step >= shows * 3 {
+        if step >= shows * SETUP_COMMANDS {
             client.done = true;
             return;
         }
-        let plan = &self.layout.shows[step / 3];
-        let body = match step % 3 {
-            0 => ShowCommand::Create {
-                show: plan.show,
-                name: plan.name.clone(),
-                start_at: plan.start_at,
-                sections: plan.sections.clone(),
-            },
-            1 => ShowCommand::Publish,
-            _ => ShowCommand::OpenSales,
-        };
+        let plan = &self.layout.shows[step / SETUP_COMMANDS];
+        let body = plan.setup_command(step % SETUP_COMMANDS);
         let id = Self::next_id(client, false);
         let message = Message::Show {
             show: plan.show,

@@ -100,6 +100,30 @@ pub const NO_STALE_HOLDS: &str = "no_stale_holds";
 /// Every read model equals the one folded from the write side's logs.
 pub const PROJECTIONS_CONVERGE: &str = "projections_converge";
 
+/// Every invariant of the world by name.
+pub const INVARIANTS: &[&str] = &[
+    NO_OVERSELL,
+    NO_DOUBLE_SEAT,
+    MAX_PER_ORDER,
+    NO_MONEY_TWICE,
+    QUOTE_MATCHES_TIER,
+    REFUND_MATCHES_POLICY,
+    AUTHORIZED_ONLY,
+    TERMINAL_IS_FINAL,
+    TICKETS_ARE_PAID,
+    RECOVERY_IS_EXACT,
+    SAGAS_TERMINATE,
+    COMPENSATION_COMPLETE,
+    MONEY_CONSERVED,
+    LEDGER_AGREES,
+    INVENTORY_REPORTS_TRUTH,
+    CUTOFFS_RESPECTED,
+    HOLDS_FOLLOW_THE_CLOCK,
+    OWED_MONEY_SETTLED,
+    NO_STALE_HOLDS,
+    PROJECTIONS_CONVERGE,
+];
+
 const SEAT_FREE: u8 = 0;
 const SEAT_HELD: u8 = 1;
 const SEAT_SOLD: u8 = 2;

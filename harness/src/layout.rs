@@ -9,12 +9,12 @@
 
 use turnstile_core::inventory::seating::SeatLabels;
 use turnstile_core::payment::{GatewayKey, GatewayOutcome};
-use turnstile_core::show::{SectionKind, SectionSpec};
+use turnstile_core::show::{SectionKind, SectionSpec, ShowCommand};
 use turnstile_core::{
-    CustomerId, Money, OrganizerId, SectionKey, ShowId, TicketId, Timer, Timestamp,
+    CommandId, CustomerId, Money, OrganizerId, SectionKey, ShowId, TicketId, Timer, Timestamp,
 };
 use turnstile_host::{Doubles, HostConfig, Msg, Service};
-use turnstile_sim::{Ctx, NodeId, Record, System};
+use turnstile_sim::{Ctx, NodeId, Record, Setup, System};
 
 /// Milliseconds since the Unix epoch at virtual time 0 (2026-01-01T00:00:00Z).
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -129,6 +129,44 @@ pub struct WorldConfig {
     pub publish: bool,
     /// Faulty test doubles, planted in the hosts (all off in production).
     pub doubles: Doubles,
+    /// Whether a sliver of runs draws a world smaller than this config (fewer shows,
+    /// sections, seats and customers, idle customers, no read models, no group commit):
+    /// what lets shrinking lower a failing world to one show, one section of one place
+    /// and one customer ([`draw_size`]).
+    pub small_worlds: bool,
+}
+
+/// Draws of [`draw_size`] are in `0..=SIZE_SCALE`; the lowest [`SMALL_SIZES`] of them
+/// draw a size below the typical range.
+const SIZE_SCALE: u64 = 255;
+const SMALL_SIZES: u64 = 8;
+
+/// A size of the world, drawn so that shrinking can lower it: mostly in `typical`
+/// (`low..=high`); in a sliver of runs (8 draws of 256) below it, down to `least`. One
+/// draw, monotone: a lower value never gives a larger size, and 0 gives `least`.
+/// Without `small`, a plain draw in `typical`.
+pub fn draw_size<S: System>(
+    setup: &mut Setup<'_, S>,
+    least: u64,
+    (low, high): (u64, u64),
+    small: bool,
+) -> u64 {
+    if !small || least >= low {
+        return setup.range(low, high);
+    }
+    let value = setup.draw(SIZE_SCALE);
+    if value < SMALL_SIZES {
+        least + value * (low - least) / SMALL_SIZES
+    } else {
+        low + (value - SMALL_SIZES) * (high - low + 1) / (SIZE_SCALE + 1 - SMALL_SIZES)
+    }
+}
+
+/// A part of the world that is usually there (a customer who acts, the read models,
+/// group commit): absent in a sliver of runs (8 draws of 256) and when the draw is 0,
+/// so shrinking can take it away. Without `small`, always there (no draw).
+pub fn draw_usually<S: System>(setup: &mut Setup<'_, S>, small: bool) -> bool {
+    !small || setup.draw(SIZE_SCALE) >= SMALL_SIZES
 }
 
 impl WorldConfig {
@@ -149,6 +187,7 @@ impl WorldConfig {
             adversarial_customers: (8, 14),
             publish: true,
             doubles: Doubles::default(),
+            small_worlds: true,
         }
     }
 
@@ -165,6 +204,7 @@ impl WorldConfig {
                 general_admission: 10_000,
                 arrival_window_ms: 10_000,
             },
+            small_worlds: false,
             ..Self::sweep()
         }
     }
@@ -204,6 +244,31 @@ pub struct ShowPlan {
     pub sections: Vec<SectionSpec>,
     /// The global index of its first section.
     pub first_section: u32,
+}
+
+/// The id of a client's `seq`th command (the organizer's setup commands are 1, 2, 3…).
+pub fn command_id(node: NodeId, seq: u64) -> CommandId {
+    CommandId(u64::from(node.0) << 24 | seq)
+}
+
+/// The organizer's commands that put a show on sale: create, publish, open sales.
+pub const SETUP_COMMANDS: usize = 3;
+
+impl ShowPlan {
+    /// The organizer's `index`th command (of [`SETUP_COMMANDS`]) putting this show on
+    /// sale.
+    pub fn setup_command(&self, index: usize) -> ShowCommand {
+        match index {
+            0 => ShowCommand::Create {
+                show: self.show,
+                name: self.name.clone(),
+                start_at: self.start_at,
+                sections: self.sections.clone(),
+            },
+            1 => ShowCommand::Publish,
+            _ => ShowCommand::OpenSales,
+        }
+    }
 }
 
 /// Who a node is.

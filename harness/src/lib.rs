@@ -16,13 +16,15 @@
 //!   by name;
 //! - [`world`]: [`world::Ticketing`], the engine's `System`, wiring them all.
 //!
-//! `report` (the sweep summary) and `pool` (the command's allocator) sit beside them.
+//! `report` (the sweep summary) and `pool` (the command's allocator) sit beside them;
+//! [`doubles`] breaks every invariant on purpose, above them all.
 //!
 //! Architecture invariant: the world reads nothing but the engine's envelope, clock,
 //! choice stream and logs; no wall clock, threads, I/O or hash-map iteration inside a
 //! run.
 
 pub mod customers;
+pub mod doubles;
 pub mod gateway;
 pub mod invariants;
 pub mod layout;

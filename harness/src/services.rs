@@ -16,7 +16,7 @@
 //! process). To change how a service reacts to a crash, open `host/src/node.rs`
 //! (`Host::rebuild` and `Host::start`); this file only hands it the records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -24,9 +24,12 @@ use turnstile_core::{Actor, Timer, Timestamp};
 use turnstile_host::{
     Entry, Host, HostConfig, HostTimer, Msg, Note, Output, Peer, Rejection, ReplyTo, Service,
 };
-use turnstile_sim::{Ctx, Envelope as Delivery, NodeId, Recovered, TimerId};
+use turnstile_sim::{Ctx, Envelope as Delivery, NodeId, Recovered, Setup, TimerId};
 
-use crate::layout::{GATEWAY, Layout, Role, Stored, World, WorldTimer, clock};
+use crate::layout::{
+    EPOCH_MS, GATEWAY, Layout, Role, SETUP_COMMANDS, SHOWS, Stored, World, WorldTimer, clock,
+    command_id,
+};
 use crate::probes;
 
 /// A service node's volatile state: its host, and the engine's handles of the core
@@ -59,6 +62,9 @@ pub struct Store {
     rebuilt: Option<Host>,
 }
 
+/// The step of an entry written before the run ([`Services::put_on_sale`]).
+pub const BEFORE_THE_RUN: u64 = u64::MAX;
+
 /// What one step of a service came to, for the observer: the entries of the node's
 /// store it made durable (the command it refused, if any, waits in
 /// [`Services::take_rejection`]).
@@ -85,6 +91,82 @@ impl Services {
             store.unsent = false;
             store.rebuilt = None;
         }
+    }
+
+    /// Plays the organizer's setup commands of every show before the run, at time 0:
+    /// the same hosts create, publish and open each show, passing their messages to each
+    /// other at once, in order, until none is left, then log the acknowledgements they
+    /// received. What each service wrote is its disk when the run begins: kept in its
+    /// store and preloaded, synced, into the engine's log of its node. Returns every
+    /// entry written, in the order written, for the observer.
+    pub fn put_on_sale<S: World>(
+        &mut self,
+        setup: &mut Setup<'_, S>,
+        layout: &Layout,
+        config: HostConfig,
+        traced: bool,
+    ) -> Vec<(NodeId, u32)> {
+        let organizer = NodeId(layout.organizer);
+        let Role::Organizer(organizer_id) = layout.role(organizer) else {
+            return Vec::new();
+        };
+        let from_organizer = Peer::Organizer {
+            organizer: organizer_id,
+            reply_to: ReplyTo(u64::from(organizer.0)),
+        };
+        let config = HostConfig {
+            flush_ms: 0,
+            ..config
+        };
+        let now = Timestamp(EPOCH_MS);
+        let mut hosts: BTreeMap<u32, Host> = BTreeMap::new();
+        let mut inbox: VecDeque<(NodeId, Peer, Msg, Actor)> = VecDeque::new();
+        let mut seq = 0;
+        for plan in &layout.shows {
+            for index in 0..SETUP_COMMANDS {
+                seq += 1;
+                let message = turnstile_core::Message::Show {
+                    show: plan.show,
+                    id: command_id(organizer, seq),
+                    body: plan.setup_command(index),
+                };
+                let msg = Msg::Command {
+                    msg: message,
+                    claimed: None,
+                };
+                inbox.push_back((SHOWS, from_organizer, msg, Actor::Organizer(organizer_id)));
+            }
+        }
+        let mut written = Vec::new();
+        let mut out = Written {
+            setup,
+            layout,
+            inbox: &mut inbox,
+            written: &mut written,
+            traced,
+        };
+        loop {
+            while let Some((node, from, msg, actor)) = out.inbox.pop_front() {
+                let Some(service) = layout.service_of(node) else {
+                    continue;
+                };
+                let host = hosts
+                    .entry(node.0)
+                    .or_insert_with(|| Host::new(service, config));
+                host.handle_message(now, from, msg);
+                out.take(&mut self.stores[node.index()], node, host, actor);
+            }
+            // A resend round logs the acknowledgements no append carried yet.
+            for (&node, host) in hosts.iter_mut() {
+                host.handle_timer(now, HostTimer::Resend);
+                let node = NodeId(node);
+                out.take(&mut self.stores[node.index()], node, host, Actor::System);
+            }
+            if out.inbox.is_empty() {
+                break;
+            }
+        }
+        written
     }
 
     /// Whether the last step refused a command.
@@ -268,6 +350,45 @@ impl Services {
             ctx.send_boxed(to, msg);
         }
         step
+    }
+}
+
+/// Where the hosts' outputs go while the shows are put on sale before the run.
+struct Written<'a, 'b, 'c, S: World> {
+    setup: &'a mut Setup<'b, S>,
+    layout: &'c Layout,
+    inbox: &'a mut VecDeque<(NodeId, Peer, Msg, Actor)>,
+    written: &'a mut Vec<(NodeId, u32)>,
+    traced: bool,
+}
+
+impl<S: World> Written<'_, '_, '_, S> {
+    /// Takes a host's outputs: appends go to its store and its node's log, synced;
+    /// messages to the other services' inbox. Replies to the organizer, timers (re-armed
+    /// from the log at start), syncs (everything is synced) and notes go nowhere.
+    fn take(&mut self, store: &mut Store, node: NodeId, host: &mut Host, actor: Actor) {
+        let service = host.service();
+        for output in host.outputs() {
+            match output {
+                Output::Append(entry) => {
+                    let seq = store.entries.len() as u32;
+                    store.entries.push(entry);
+                    store.actors.push(actor);
+                    if self.traced {
+                        store.steps.push(BEFORE_THE_RUN);
+                    }
+                    store.synced = seq + 1;
+                    self.setup.preload(node, &Stored(seq));
+                    self.written.push((node, seq));
+                }
+                Output::Send { to, msg } => {
+                    let from = Peer::Service(service);
+                    self.inbox
+                        .push_back((self.layout.node_of(to), from, *msg, Actor::Service));
+                }
+                _ => {}
+            }
+        }
     }
 }
 

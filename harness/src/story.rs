@@ -283,10 +283,13 @@ fn parse_line(line: &str) -> Option<Line<'_>> {
 /// The drawn world in a few lines: workload, shows and sections, customers, gateway.
 pub fn world_lines(world: &Ticketing) -> Vec<String> {
     let layout = world.layout();
+    let mut customers = format!("{} customer(s)", layout.customers);
+    for note in world.world_notes() {
+        customers.push_str(&format!(" · {note}"));
+    }
     let mut out = vec![format!(
-        "{} · {} customer(s) · {}",
+        "{} · {customers} · {}",
         world.workload().name(),
-        layout.customers,
         world.gateway_profile()
     )];
     for plan in &layout.shows {

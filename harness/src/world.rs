@@ -30,7 +30,7 @@ use turnstile_core::inventory::seating::SeatLabels;
 use turnstile_core::show::SectionSpec;
 use turnstile_core::time::{DAY_MS, MINUTE_MS};
 use turnstile_core::{SectionIndex, SectionKey, ShowId, Timestamp};
-use turnstile_host::{Msg, Service};
+use turnstile_host::{FLUSH_MS, HostConfig, Msg, Service};
 use turnstile_sim::{
     Config, Ctx, Envelope, NodeId, Profile, ProfileMode, Recovered, Setup, System, TraceMode, View,
     Violation,
@@ -38,7 +38,7 @@ use turnstile_sim::{
 
 use crate::customers::{Client, Customers};
 use crate::gateway::{Executed, Gateway, GatewayProfile, Ledger};
-use crate::invariants::Observer;
+use crate::invariants::{Hits, Observer};
 use crate::services::{ServiceNode, Services, Step};
 
 pub use crate::customers::DrivenAnswer;
@@ -48,7 +48,9 @@ pub use crate::layout::{
     GATEWAY, Layout, ORDERS, PAYMENTS, READ_MODELS, Role, SHOWS, ShowPlan, Stored, TICKETS,
     Workload, WorldConfig, WorldTimer, general_admission, is_numbered, numbered_section, row_label,
 };
-use crate::layout::{DRIVEN_SECTIONS, DRIVEN_SHOWS, numbered_with, seat_labels};
+use crate::layout::{
+    DRIVEN_SECTIONS, DRIVEN_SHOWS, draw_size, draw_usually, numbered_with, seat_labels,
+};
 
 /// The engine configuration of the default sweep: swarm profiles under a ceiling with
 /// every fault kind, time bounds long enough for a season, every check on.
@@ -78,6 +80,18 @@ pub fn install_trace_subscriber() {
         .try_init();
 }
 
+/// The typical sections of a workload's show ([`Ticketing::draw_sections`]).
+struct Sections {
+    numbered: u32,
+    rows: u32,
+    seats_per_row: u32,
+    general_admission: u32,
+    numbered_name: &'static str,
+    numbered_price: u64,
+    general_admission_name: &'static str,
+    general_admission_price: u64,
+}
+
 /// A node's volatile state.
 #[derive(Debug)]
 pub enum Node {
@@ -99,6 +113,8 @@ pub struct Ticketing {
     gateway: Gateway,
     customers: Customers,
     observer: Observer,
+    /// How this run's hosts behave (drawn: the read models and group commit may be off).
+    host: HostConfig,
     /// The seat labels of every numbered-section shape (rows, seats per row) used so
     /// far, kept from run to run: labels are formatted and their layout built once.
     seat_labels: Vec<((u32, u32), SeatLabels)>,
@@ -115,6 +131,7 @@ impl Ticketing {
             gateway: Gateway::default(),
             customers: Customers::default(),
             observer: Observer::default(),
+            host: config.host(),
             seat_labels: Vec::new(),
         }
     }
@@ -143,6 +160,28 @@ impl Ticketing {
             self.layout.customers,
             self.gateway.profile
         )
+    }
+
+    /// What the last run drew beyond its shows and gateway, for a person: customers
+    /// staying home, the shows on sale from the start, no read models, no group commit.
+    pub fn world_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let home = self.customers.staying_home();
+        if home > 0 {
+            notes.push(format!("{home} stay home"));
+        }
+        if self.customers.on_sale_from_the_start() {
+            notes.push("on sale from the start".to_owned());
+        }
+        if self.workload != Workload::Driven {
+            if !self.host.publish {
+                notes.push("no read models".to_owned());
+            }
+            if self.host.flush_ms == 0 {
+                notes.push("sync per step".to_owned());
+            }
+        }
+        notes
     }
 
     /// The last run's shape.
@@ -228,6 +267,43 @@ impl Ticketing {
         numbered_with(name, labels, price)
     }
 
+    /// Draws a show's sections around their typical shape: as many numbered sections
+    /// of as many rows and seats, and a general-admission section of as many places
+    /// (none when 0). A small world has fewer, down to one section of one place.
+    fn draw_sections(
+        &mut self,
+        setup: &mut Setup<'_, Self>,
+        typical: Sections,
+    ) -> Vec<SectionSpec> {
+        let small = self.config.small_worlds;
+        let fixed = |value: u32| (u64::from(value), u64::from(value));
+        // At least one section: without general admission, at least one numbered.
+        let numbered_least = u64::from(typical.general_admission == 0);
+        let numbered = draw_size(setup, numbered_least, fixed(typical.numbered), small) as u32;
+        let rows = draw_size(setup, 1, fixed(typical.rows), small) as u32;
+        let seats_per_row = draw_size(setup, 1, fixed(typical.seats_per_row), small) as u32;
+        let places_least = u64::from(numbered == 0);
+        let places = draw_size(setup, places_least, fixed(typical.general_admission), small) as u32;
+        let mut sections = Vec::new();
+        for index in 0..numbered {
+            let name = if typical.numbered_name == "Numbered" {
+                format!("Numbered {index}")
+            } else {
+                typical.numbered_name.to_owned()
+            };
+            let price = typical.numbered_price + 1_000 * u64::from(index);
+            sections.push(self.numbered(&name, rows, seats_per_row, price));
+        }
+        if places > 0 {
+            sections.push(general_admission(
+                typical.general_admission_name,
+                places,
+                typical.general_admission_price,
+            ));
+        }
+        sections
+    }
+
     fn add_show(layout: &mut Layout, start_offset_ms: u64, sections: Vec<SectionSpec>) {
         let show = ShowId(layout.shows.len() as u64 + 1);
         let first_section = layout.sections.len() as u32;
@@ -252,16 +328,8 @@ impl Ticketing {
             return;
         }
         let now_ms = ctx.now_ms();
-        let store = self.services.store(ctx.node());
         for seq in step {
-            let hits = self.observer.entry_synced(
-                service,
-                &store.entries[seq as usize],
-                store.actors[seq as usize],
-                &self.layout,
-                &self.gateway.ledger,
-                now_ms,
-            );
+            let hits = self.observe_entry(service, ctx.node(), seq, now_ms);
             for hit in hits {
                 ctx.sometimes(hit);
             }
@@ -273,6 +341,19 @@ impl Ticketing {
         {
             ctx.sometimes(probe);
         }
+    }
+
+    /// Hands the observer entry `seq` of the store of `node`, just made durable.
+    fn observe_entry(&mut self, service: Service, node: NodeId, seq: u32, now_ms: u64) -> Hits {
+        let store = self.services.store(node);
+        self.observer.entry_synced(
+            service,
+            &store.entries[seq as usize],
+            store.actors[seq as usize],
+            &self.layout,
+            &self.gateway.ledger,
+            now_ms,
+        )
     }
 
     fn observe_gateway(&mut self, executed: Option<Executed>) {
@@ -313,43 +394,81 @@ impl System for Ticketing {
         };
         self.gateway.ledger.clear();
         self.gateway.scripted = None;
+        let small = self.config.small_worlds && self.workload != Workload::Driven;
+        // The least eventful world has no read models and no group commit: both are
+        // usually there, and shrinking can take them away.
+        self.host = HostConfig {
+            publish: self.config.publish && draw_usually(setup, small),
+            flush_ms: if draw_usually(setup, small) {
+                FLUSH_MS
+            } else {
+                0
+            },
+            ..self.config.host()
+        };
+        // The least eventful world begins with its shows on sale: the organizer's setup
+        // played before the run. Usually the organizer sets them up during the run.
+        let on_sale = !draw_usually(setup, small);
         let mut layout = Layout::default();
         match self.workload {
             Workload::FlashSale => {
                 let shape = self.config.flash_sale;
                 // The tier varies with the run: early bird, regular or last minute.
                 let start_days = [40, 12, 4][setup.draw(2) as usize];
-                let mut sections = Vec::new();
-                for index in 0..shape.numbered_sections {
-                    sections.push(self.numbered(
-                        &format!("Numbered {index}"),
-                        shape.rows,
-                        shape.seats_per_row,
-                        5_000 + 1_000 * u64::from(index),
-                    ));
-                }
-                if shape.general_admission > 0 {
-                    sections.push(general_admission("Floor", shape.general_admission, 3_333));
-                }
+                let sections = self.draw_sections(
+                    setup,
+                    Sections {
+                        numbered: shape.numbered_sections,
+                        rows: shape.rows,
+                        seats_per_row: shape.seats_per_row,
+                        general_admission: shape.general_admission,
+                        numbered_name: "Numbered",
+                        numbered_price: 5_000,
+                        general_admission_name: "Floor",
+                        general_admission_price: 3_333,
+                    },
+                );
                 Self::add_show(&mut layout, start_days * DAY_MS, sections);
             }
             Workload::Season => {
+                let sections = self.draw_sections(
+                    setup,
+                    Sections {
+                        numbered: 1,
+                        rows: 2,
+                        seats_per_row: 5,
+                        general_admission: 6,
+                        numbered_name: "Stalls",
+                        numbered_price: 4_999,
+                        general_admission_name: "Balcony",
+                        general_admission_price: 2_501,
+                    },
+                );
                 // Shows straddling every boundary: a month, a week, three days and a
                 // day away, each a few minutes beyond it, so the run crosses it.
-                for base_ms in [30 * DAY_MS, 7 * DAY_MS, 3 * DAY_MS, DAY_MS] {
+                let shows = draw_size(setup, 1, (4, 4), small) as usize;
+                for base_ms in [30 * DAY_MS, 7 * DAY_MS, 3 * DAY_MS, DAY_MS]
+                    .into_iter()
+                    .take(shows)
+                {
                     let beyond_ms = setup.range(2 * MINUTE_MS, 8 * MINUTE_MS);
-                    let sections = vec![
-                        self.numbered("Stalls", 2, 5, 4_999),
-                        general_admission("Balcony", 6, 2_501),
-                    ];
-                    Self::add_show(&mut layout, base_ms + beyond_ms, sections);
+                    Self::add_show(&mut layout, base_ms + beyond_ms, sections.clone());
                 }
             }
             Workload::Adversarial => {
-                let sections = vec![
-                    self.numbered("Stalls", 2, 6, 6_000),
-                    general_admission("Floor", 10, 3_000),
-                ];
+                let sections = self.draw_sections(
+                    setup,
+                    Sections {
+                        numbered: 1,
+                        rows: 2,
+                        seats_per_row: 6,
+                        general_admission: 10,
+                        numbered_name: "Stalls",
+                        numbered_price: 6_000,
+                        general_admission_name: "Floor",
+                        general_admission_price: 3_000,
+                    },
+                );
                 Self::add_show(&mut layout, 10 * DAY_MS, sections);
             }
             Workload::Driven => {
@@ -376,12 +495,25 @@ impl System for Ticketing {
         layout.organizer = setup.add_node(false).0;
         layout.first_customer = layout.organizer + 1;
         self.customers
-            .plan(self.config, self.workload, &mut layout, setup);
+            .plan(self.config, self.workload, on_sale, &mut layout, setup);
         let nodes = (layout.first_customer + layout.customers) as usize;
         self.observer.reset(&layout);
         self.layout = Rc::new(layout);
         self.customers.set_layout(Rc::clone(&self.layout));
         self.services.reset(nodes);
+        if on_sale {
+            let traced = setup.is_traced();
+            let written = self
+                .services
+                .put_on_sale(setup, &self.layout, self.host, traced);
+            for (node, seq) in written {
+                let Some(service) = self.layout.service_of(node) else {
+                    continue;
+                };
+                // Probes are not counted before the run.
+                let _ = self.observe_entry(service, node, seq, 0);
+            }
+        }
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>, recovered: Recovered<'_, Stored>) -> Node {
@@ -403,9 +535,9 @@ impl System for Ticketing {
                 ctx.sometimes(crate::probes::CRASH_WITH_UNSENT_OUTBOX);
             }
         }
-        let started =
-            self.services
-                .start(service, self.config.host(), ctx, recovered, &self.layout);
+        let started = self
+            .services
+            .start(service, self.host, ctx, recovered, &self.layout);
         if recovered.is_restart {
             self.observer
                 .judge_recovery(node, self.services.store(node), &started.host);
@@ -494,7 +626,7 @@ impl System for Ticketing {
     fn check_eventually(&self, view: &View<'_, Self>) -> Result<(), Violation> {
         self.check_always(view)?;
         let read_models = match view.node(READ_MODELS) {
-            Some(Node::Service(service)) if self.config.publish => service.host.read_models(),
+            Some(Node::Service(service)) if self.host.publish => service.host.read_models(),
             _ => None,
         };
         self.observer.eventually(

@@ -220,7 +220,8 @@ pub struct HostConfig {
     pub resend_ms: u64,
     /// The longest it backs off between resends while nothing gets through.
     pub resend_ms_max: u64,
-    /// How long it batches appends before one sync (group commit).
+    /// How long it batches appends before one sync (group commit). 0: no batching,
+    /// every input's appends are synced before the input ends (no flush timer).
     pub flush_ms: u64,
     /// Whether services publish their events to the read models.
     pub publish: bool,

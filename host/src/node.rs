@@ -12,7 +12,8 @@
 //! 3. the aggregate decides; a new event, the messages it causes (the outbox: commands,
 //!    answers to the saga, notices, the publication to the read models) and the consumed
 //!    id are written in **one** append, then applied; the messages leave after the next
-//!    sync (group commit: the first unsynced append arms a flush); outbox messages are
+//!    sync (group commit: the first unsynced append arms a flush; without it, the input's
+//!    end syncs); outbox messages are
 //!    resent until acknowledged; an acknowledgement stops the resends at once and is
 //!    logged with the host's next append (or by its next resend round);
 //! 4. on restart the host is rebuilt from its log alone: entries replayed, the outbox and
@@ -324,6 +325,20 @@ impl Host {
 
     /// A message was delivered from `from` (authenticated by the driver).
     pub fn handle_message(&mut self, now: Timestamp, from: Peer, msg: Msg) {
+        self.receive(now, from, msg);
+        self.sync_unbatched();
+    }
+
+    /// Without group commit (`flush_ms` 0), what this input appended is synced before it
+    /// ends, and what waited for the sync leaves with it.
+    #[inline]
+    fn sync_unbatched(&mut self) {
+        if self.config.flush_ms == 0 {
+            self.flush();
+        }
+    }
+
+    fn receive(&mut self, now: Timestamp, from: Peer, msg: Msg) {
         self.clock = now;
         let from_service = match from {
             Peer::Service(service) => Some(service),
@@ -412,6 +427,7 @@ impl Host {
             }
             HostTimer::Resend => self.resend_round(),
         }
+        self.sync_unbatched();
     }
 
     /// Which service this is.
@@ -1079,14 +1095,15 @@ impl Host {
         self.outputs.push(Output::Append(Rc::clone(&entry)));
         // Group commit: the entry is appended now and synced by the flush timer, which
         // then lets out everything that waited for it (outbox, acks, replies, calls).
-        if !self.unsynced {
-            self.unsynced = true;
+        // Without group commit (`flush_ms` 0) the input's end syncs (`sync_unbatched`).
+        if !self.unsynced && self.config.flush_ms > 0 {
             let at = Timestamp(self.clock.0 + self.config.flush_ms);
             self.outputs.push(Output::Arm {
                 timer: HostTimer::Flush,
                 at,
             });
         }
+        self.unsynced = true;
         self.apply_entry(&entry);
         for (to, msg) in &entry.outbox {
             self.deferred.push(Output::Send {

@@ -94,6 +94,9 @@ pub enum SpanKind {
     Fault,
     /// A decision the system drew itself (a workload move).
     Workload,
+    /// One part of the world the system drew at setup (a customer's plan): zeroing it
+    /// leaves the part doing nothing.
+    Part,
 }
 
 /// One recorded draw: the value and the inclusive bound it was drawn against.
@@ -114,7 +117,13 @@ pub struct Span {
     pub start: u32,
     /// One past the last draw of the span.
     pub end: u32,
+    /// What the span is about, by kind: for a step, the index of its trace entry (in a
+    /// traced run); for a part of the world, its node; otherwise [`NO_TAG`].
+    pub tag: u32,
 }
+
+/// The tag of a span that is about nothing in particular.
+pub const NO_TAG: u32 = u32::MAX;
 
 /// The tape of a recorded run: every draw and the spans that label them.
 #[derive(Clone, Debug, Default)]
@@ -123,7 +132,7 @@ pub struct Recording {
     pub draws: Vec<Draw>,
     /// Closed spans, in the order they closed.
     pub spans: Vec<Span>,
-    open: Vec<(SpanKind, u32)>,
+    open: Vec<(SpanKind, u32, u32)>,
 }
 
 impl Recording {
@@ -319,9 +328,15 @@ impl Choices {
     /// Opens a labelled span (recorded only in recording mode).
     #[inline]
     pub fn begin_span(&mut self, kind: SpanKind) {
+        self.begin_tagged(kind, NO_TAG);
+    }
+
+    /// Opens a labelled span about `tag` (see [`Span::tag`]).
+    #[inline]
+    pub fn begin_tagged(&mut self, kind: SpanKind, tag: u32) {
         if self.recording {
             let at = self.tape.draws.len() as u32;
-            self.tape.open.push((kind, at));
+            self.tape.open.push((kind, at, tag));
         }
     }
 
@@ -329,11 +344,16 @@ impl Choices {
     #[inline]
     pub fn end_span(&mut self) {
         if self.recording
-            && let Some((kind, start)) = self.tape.open.pop()
+            && let Some((kind, start, tag)) = self.tape.open.pop()
         {
             let end = self.tape.draws.len() as u32;
             if end > start {
-                self.tape.spans.push(Span { kind, start, end });
+                self.tape.spans.push(Span {
+                    kind,
+                    start,
+                    end,
+                    tag,
+                });
             }
         }
     }
@@ -407,7 +427,8 @@ mod tests {
             vec![Span {
                 kind: SpanKind::Step,
                 start: 0,
-                end: 49
+                end: 49,
+                tag: NO_TAG,
             }]
         );
         let mut replay = Choices::from_tape(recording.values());

@@ -65,7 +65,7 @@ pub mod toy;
 pub mod trace;
 
 pub use checks::{CheckKind, Failure, Violation};
-pub use choices::{Choices, Draw, Recording, Span, SpanKind, Xoshiro256pp};
+pub use choices::{Choices, Draw, NO_TAG, Recording, Span, SpanKind, Xoshiro256pp};
 pub use faults::{FaultCounts, FaultKind, Profile, ProfileMode};
 pub use log::{DurableLog, Record, RecoveryReport};
 pub use network::{Dedupe, Outbox};

@@ -12,8 +12,9 @@
 use crate::checks::Failure;
 use crate::choices::{Choices, Span, SpanKind};
 use crate::faults::Profile;
+use crate::sim::NO_CAUSE;
 use crate::sim::{Sim, System};
-use crate::trace::{Trace, TraceMode};
+use crate::trace::{EventKind, Trace, TraceEntry, TraceMode};
 
 /// The minimal failing run found.
 #[derive(Clone, Debug)]
@@ -91,28 +92,153 @@ impl<S: System> Shrinker<'_, S> {
         }
     }
 
-    fn delete_spans(&mut self, best: &mut Candidate) -> bool {
+    /// One edit per span: tries `edit` on each span of `kinds` (all kinds when empty)
+    /// that `worth` says the edit would change, the largest first, keeping every edit
+    /// that makes the run simpler.
+    fn edit_spans(
+        &mut self,
+        best: &mut Candidate,
+        kinds: &[SpanKind],
+        worth: impl Fn(&[u64], Span) -> bool,
+        edit: impl Fn(&mut Vec<u64>, std::ops::Range<usize>),
+    ) -> bool {
         let mut improved = false;
         let mut index = 0;
-        loop {
-            let mut spans = best.spans.clone();
+        while !self.out_of_budget() {
+            let mut spans: Vec<Span> = best
+                .spans
+                .iter()
+                .copied()
+                .filter(|span| kinds.is_empty() || kinds.contains(&span.kind))
+                .filter(|span| (span.end as usize) <= best.tape.len() && worth(&best.tape, *span))
+                .collect();
             spans.sort_by_key(|span| (std::cmp::Reverse(span.end - span.start), span.start));
             spans.dedup_by_key(|span| (span.start, span.end));
             let Some(span) = spans.get(index).copied() else {
                 break;
             };
             let mut tape = best.tape.clone();
-            tape.drain(span.start as usize..(span.end as usize).min(tape.len()));
+            edit(&mut tape, span.start as usize..span.end as usize);
             if self.improve(best, tape) {
                 improved = true;
             } else {
                 index += 1;
             }
-            if self.out_of_budget() {
-                break;
+        }
+        improved
+    }
+
+    /// Deletes whole spans (a step, a message's network draws, a fault, the profile).
+    fn delete_spans(&mut self, best: &mut Candidate) -> bool {
+        self.edit_spans(
+            best,
+            &[],
+            |_, _| true,
+            |tape, range| {
+                tape.drain(range);
+            },
+        )
+    }
+
+    /// Replaces every draw of a span with 0, the least eventful choice, keeping the tape
+    /// aligned: a message's network draws zeroed deliver it at once, a profile zeroed
+    /// has no faults.
+    fn zero_spans(&mut self, best: &mut Candidate, kinds: &[SpanKind]) -> bool {
+        let nonzero = |tape: &[u64], span: Span| {
+            tape[span.start as usize..span.end as usize]
+                .iter()
+                .any(|&value| value > 0)
+        };
+        self.edit_spans(best, kinds, nonzero, |tape, range| tape[range].fill(0))
+    }
+
+    /// Cuts each span of `kinds` down to a single 0: a part of the world or a fault whose
+    /// first draw 0 means "it does not happen" and draws nothing more (a customer who
+    /// stays home, a fault skipped), deleted without moving any later draw.
+    fn skip_spans(&mut self, best: &mut Candidate, kinds: &[SpanKind]) -> bool {
+        let happens =
+            |tape: &[u64], span: Span| tape[span.start as usize] != 0 || span.end - span.start > 1;
+        self.edit_spans(best, kinds, happens, |tape, range| {
+            tape.splice(range, [0]);
+        })
+    }
+
+    /// The best run once more, traced: its events (with their causes) and its spans
+    /// (each step's tagged with its event).
+    fn traced(&mut self, best: &Candidate) -> (Vec<TraceEntry>, Vec<Span>) {
+        self.runs += 1;
+        let mode = self.sim.config().trace;
+        self.sim.config_mut().trace = TraceMode::Steps;
+        self.sim
+            .run(self.system, Choices::from_tape(best.tape.clone()).record());
+        let entries = self.sim.trace().entries.clone();
+        let spans = self.sim.take_recording().spans;
+        self.sim.config_mut().trace = mode;
+        (entries, spans)
+    }
+
+    /// Deletes one part of the world (a customer) with everything it caused: its span is
+    /// cut to a single 0 (it does nothing) and the draws of every step its workload
+    /// events led to, along their causes, are cut too. The other parts' draws stay where
+    /// they were, so the rest of the run plays much as before — which cutting the part
+    /// alone does not give when its steps drew in between.
+    fn delete_parts_with_consequences(&mut self, best: &mut Candidate) -> bool {
+        let mut improved = false;
+        let mut index: usize = 0;
+        let mut known: Option<(Vec<TraceEntry>, Vec<Span>)> = None;
+        while !self.out_of_budget() {
+            let (entries, spans) = match known.take() {
+                Some(known) => known,
+                None => self.traced(best),
+            };
+            let parts: Vec<Span> = spans
+                .iter()
+                .copied()
+                .filter(|span| span.kind == SpanKind::Part)
+                .filter(|span| span.end - span.start > 1 || best.tape[span.start as usize] != 0)
+                .collect();
+            // First all parts but one at once (the one the failure is about plays on
+            // alone), then each part alone.
+            let cut: Vec<Span> = match index.checked_sub(parts.len()) {
+                None if parts.len() < 2 => {
+                    index = parts.len();
+                    known = Some((entries, spans));
+                    continue;
+                }
+                None => {
+                    let keep = parts[index].start;
+                    parts
+                        .iter()
+                        .copied()
+                        .filter(|part| part.start != keep)
+                        .collect()
+                }
+                Some(alone) if alone < parts.len() => vec![parts[alone]],
+                Some(_) => break,
+            };
+            let tape = cut_parts(&best.tape, &entries, &spans, &cut);
+            if self.improve(best, tape) {
+                improved = true;
+            } else {
+                index += 1;
+                known = Some((entries, spans));
             }
         }
         improved
+    }
+
+    /// Lowers each draw before the first step: the swarm profile and the world's shape
+    /// (how many shows, sections, seats and customers). A smaller world makes every
+    /// later candidate shorter and cheaper, so this goes first.
+    fn lower_setup(&mut self, best: &mut Candidate) -> bool {
+        let end = best
+            .spans
+            .iter()
+            .filter(|span| matches!(span.kind, SpanKind::Profile | SpanKind::Setup))
+            .map(|span| span.end as usize)
+            .max()
+            .unwrap_or(0);
+        self.lower_range(best, 0, end)
     }
 
     fn delete_chunks(&mut self, best: &mut Candidate) -> bool {
@@ -135,9 +261,14 @@ impl<S: System> Shrinker<'_, S> {
     }
 
     fn lower_values(&mut self, best: &mut Candidate) -> bool {
+        self.lower_range(best, 0, usize::MAX)
+    }
+
+    /// Lowers each draw at `start..end` toward 0: to 0 directly, else by binary search.
+    fn lower_range(&mut self, best: &mut Candidate, start: usize, end: usize) -> bool {
         let mut improved = false;
-        let mut position = 0;
-        while position < best.tape.len() && !self.out_of_budget() {
+        let mut position = start;
+        while position < best.tape.len().min(end) && !self.out_of_budget() {
             let value = best.tape[position];
             if value > 0 {
                 let mut tape = best.tape.clone();
@@ -212,6 +343,39 @@ impl<S: System> Shrinker<'_, S> {
     }
 }
 
+/// The tape with the parts `cut` deleted with everything they caused: each part's span
+/// cut to a single 0, and the draws of every step their workload events led to, along
+/// the causes of the traced run (`entries`, and `spans` tagged with them), cut too.
+fn cut_parts(tape: &[u64], entries: &[TraceEntry], spans: &[Span], cut: &[Span]) -> Vec<u64> {
+    let mut caused = vec![false; entries.len()];
+    for (at, entry) in entries.iter().enumerate() {
+        caused[at] = match entry.cause {
+            NO_CAUSE => {
+                entry.kind == EventKind::External && cut.iter().any(|part| part.tag == entry.node)
+            }
+            cause => caused.get(cause as usize).copied().unwrap_or(false),
+        };
+    }
+    let mut cuts: Vec<Span> = spans
+        .iter()
+        .copied()
+        .filter(|span| span.kind == SpanKind::Step)
+        .filter(|span| caused.get(span.tag as usize).copied().unwrap_or(false))
+        .chain(cut.iter().copied())
+        .collect();
+    cuts.sort_by_key(|span| std::cmp::Reverse(span.start));
+    let mut tape = tape.to_vec();
+    for cut in &cuts {
+        let range = cut.start as usize..(cut.end as usize).min(tape.len());
+        if cut.kind == SpanKind::Part {
+            tape.splice(range, [0]);
+        } else {
+            tape.drain(range);
+        }
+    }
+    tape
+}
+
 /// Shrinks the failing run `choices` (any source: seed, bytes or tape) of `system`,
 /// spending at most `budget_runs` runs. `None` if the run does not fail. The sim's trace
 /// mode is restored afterwards.
@@ -242,7 +406,21 @@ pub fn shrink<S: System>(
         budget_runs,
     };
     loop {
-        let mut improved = shrinker.delete_spans(&mut best);
+        // The world first (its shape, who takes part, which faults), then the steps.
+        let mut improved = shrinker.zero_spans(&mut best, &[SpanKind::Profile]);
+        improved |= shrinker.delete_parts_with_consequences(&mut best);
+        improved |= shrinker.skip_spans(&mut best, &[SpanKind::Part, SpanKind::Fault]);
+        improved |= shrinker.lower_setup(&mut best);
+        improved |= shrinker.delete_spans(&mut best);
+        improved |= shrinker.zero_spans(
+            &mut best,
+            &[
+                SpanKind::Fault,
+                SpanKind::Send,
+                SpanKind::Workload,
+                SpanKind::Step,
+            ],
+        );
         improved |= shrinker.delete_chunks(&mut best);
         improved |= shrinker.move_earlier(&mut best);
         improved |= shrinker.lower_values(&mut best);

@@ -855,6 +855,19 @@ impl<S: System> Setup<'_, S> {
             .push(at_ms, Event::External { node, cause, event });
     }
 
+    /// Writes `record` to the durable log of `node` (added earlier) and syncs it: the
+    /// node's disk as the world was left before the run (the node starts from it).
+    pub fn preload(&mut self, node: NodeId, record: &S::Record) {
+        let log = &mut self.kernel.logs[node.index()];
+        log.append(record);
+        log.sync();
+    }
+
+    /// Whether this run keeps a trace ([`TraceMode::Steps`] or more).
+    pub fn is_traced(&self) -> bool {
+        self.kernel.trace_mode >= TraceMode::Steps
+    }
+
     /// A setup decision in `0..=max`.
     #[inline]
     pub fn draw(&mut self, max: u64) -> u64 {
@@ -865,6 +878,21 @@ impl<S: System> Setup<'_, S> {
     #[inline]
     pub fn range(&mut self, low: u64, high: u64) -> u64 {
         self.kernel.choices.range(low, high)
+    }
+
+    /// Opens a span labelling the draws of one part of the world, the node `node` (a
+    /// customer's plan), until [`Setup::end_part`]. Its first draw must be 0 for "this
+    /// part does nothing" (and nothing more drawn then): the shrinker cuts a part's span
+    /// to a single 0, with every step the node's workload events caused.
+    pub fn begin_part(&mut self, node: NodeId) {
+        self.kernel
+            .choices
+            .begin_tagged(crate::choices::SpanKind::Part, node.0);
+    }
+
+    /// Closes the span [`Setup::begin_part`] opened.
+    pub fn end_part(&mut self) {
+        self.kernel.choices.end_span();
     }
 
     /// The run's fault profile (already drawn).
@@ -1059,8 +1087,13 @@ impl<S: System> Sim<S> {
         kernel.choices.end_span();
         for index in 0..kernel.meta.len() {
             let node = NodeId(index as u32);
+            // A node starts from what the setup preloaded into its log, if anything.
+            self.recovered.clear();
+            if !kernel.logs[index].is_empty() {
+                kernel.logs[index].read_synced(&mut self.recovered);
+            }
             let recovered = Recovered {
-                records: &[],
+                records: &self.recovered,
                 report: RecoveryReport::default(),
                 is_restart: false,
             };
@@ -1201,7 +1234,9 @@ impl<S: System> Sim<S> {
                     format!("{msg:?}")
                 });
                 kernel.stats.messages_delivered += 1;
-                kernel.choices.begin_span(SpanKind::Step);
+                kernel
+                    .choices
+                    .begin_tagged(SpanKind::Step, kernel.step_entry);
                 let state = self.nodes[to.index()]
                     .as_mut()
                     .expect("an up node has state");
@@ -1249,7 +1284,9 @@ impl<S: System> Sim<S> {
                     format!("{timer:?}")
                 });
                 kernel.stats.timers_fired += 1;
-                kernel.choices.begin_span(SpanKind::Step);
+                kernel
+                    .choices
+                    .begin_tagged(SpanKind::Step, kernel.step_entry);
                 let state = self.nodes[node.index()]
                     .as_mut()
                     .expect("an up node has state");
@@ -1288,7 +1325,9 @@ impl<S: System> Sim<S> {
                     format!("{event:?}")
                 });
                 kernel.stats.externals += 1;
-                kernel.choices.begin_span(SpanKind::Step);
+                kernel
+                    .choices
+                    .begin_tagged(SpanKind::Step, kernel.step_entry);
                 let state = self.nodes[node.index()]
                     .as_mut()
                     .expect("an up node has state");
@@ -1370,6 +1409,8 @@ impl<S: System> Sim<S> {
     #[cold]
     #[inline(never)]
     fn inject_process_fault(&mut self, system: &mut S) {
+        const FAULT_HAPPENS_SCALE: u64 = 255;
+        const FAULT_SKIPPED: u64 = 8;
         let kernel = &mut self.kernel;
         let profile = kernel.profile;
         let mut kinds = [FaultKind::Crash; 3];
@@ -1388,6 +1429,13 @@ impl<S: System> Sim<S> {
             return;
         }
         kernel.choices.begin_span(SpanKind::Fault);
+        // A fault's first draw says whether it happens: 0 (and a sliver of draws) skips
+        // it and draws nothing more, so the shrinker deletes one fault by cutting its span
+        // to a single 0 without moving any later draw.
+        if kernel.choices.draw(FAULT_HAPPENS_SCALE) < FAULT_SKIPPED {
+            kernel.choices.end_span();
+            return;
+        }
         let kind = kinds[kernel.choices.draw(count as u64 - 1) as usize];
         let now_ms = kernel.now_ms;
         let candidate =
@@ -1526,7 +1574,9 @@ impl<S: System> Sim<S> {
             },
         );
         kernel.stats.restarts += 1;
-        kernel.choices.begin_span(SpanKind::Step);
+        kernel
+            .choices
+            .begin_tagged(SpanKind::Step, kernel.step_entry);
         let recovered = Recovered {
             records: &self.recovered,
             report,

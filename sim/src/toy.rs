@@ -318,6 +318,8 @@ pub struct Toy {
     config: ToyConfig,
     told: Vec<Told>,
     seats_in_hand: u32,
+    /// Per client, whether it stays home this run (done before it starts).
+    home: Vec<bool>,
 }
 
 const SERVER: NodeId = NodeId(0);
@@ -329,6 +331,7 @@ impl Toy {
             config,
             told: Vec::new(),
             seats_in_hand: 0,
+            home: Vec::new(),
         }
     }
 
@@ -521,13 +524,22 @@ impl System for Toy {
         self.told
             .resize(self.config.clients as usize, Told::Nothing);
         self.seats_in_hand = 0;
+        self.home.clear();
         let server = setup.add_node(true);
         debug_assert_eq!(server, SERVER);
         for index in 0..self.config.clients {
             let client = setup.add_node(false);
-            let jitter_ms = setup.draw(self.config.arrival_jitter_ms_max);
-            let at_ms = u64::from(index) * self.config.arrival_spacing_ms + jitter_ms;
-            setup.schedule_external(client, at_ms, Arrive);
+            // Each client is a part of the world: drawing 0 first (1 draw in 16), it
+            // stays home, which is how the shrinker deletes it.
+            setup.begin_part(client);
+            let comes = setup.draw(15) > 0;
+            if comes {
+                let jitter_ms = setup.draw(self.config.arrival_jitter_ms_max);
+                let at_ms = u64::from(index) * self.config.arrival_spacing_ms + jitter_ms;
+                setup.schedule_external(client, at_ms, Arrive);
+            }
+            setup.end_part();
+            self.home.push(!comes);
         }
     }
 
@@ -536,7 +548,11 @@ impl System for Toy {
             let request = ctx.node().0 - 1;
             return ToyNode::Client(Client {
                 request,
-                state: ClientState::Waiting,
+                state: if self.home[request as usize] {
+                    ClientState::Done
+                } else {
+                    ClientState::Waiting
+                },
                 retry: None,
             });
         }

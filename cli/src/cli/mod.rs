@@ -1,4 +1,4 @@
-//! Argument parsing and the three subcommands.
+//! Argument parsing and the subcommands.
 //!
 //! This is the one part of the harness outside a simulated run: it reads the wall
 //! clock (runs/s), writes files (`--json`) and draws a progress bar from a second
@@ -55,6 +55,25 @@ enum Command {
     /// The ticketing world on a virtual clock you control: an interactive demo (or a
     /// script with `expect` lines).
     Shell(shell::ShellArgs),
+    /// Break every invariant on purpose (faulty doubles of the services) and show each
+    /// caught by the default sweep and shrunk: a table of steps, shrink runs and seconds.
+    Doubles(DoublesArgs),
+}
+
+#[derive(Args, Debug)]
+struct DoublesArgs {
+    /// Only these doubles (by name; default: every one).
+    #[arg(long = "only", value_name = "NAME")]
+    only: Vec<String>,
+    /// Seeds of the default sweep each double must be caught within.
+    #[arg(long, default_value_t = 10_000)]
+    seeds: u64,
+    /// At most this many runs spent shrinking each.
+    #[arg(long, default_value_t = 20_000)]
+    budget: u64,
+    /// Also print each shrunk failure's story.
+    #[arg(long)]
+    stories: bool,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +172,7 @@ pub fn main() -> ExitCode {
         Command::Gateway(args) => real::gateway(args),
         Command::Load(args) => real::load(args),
         Command::Shell(args) => shell::shell(args),
+        Command::Doubles(args) => doubles(args),
     }
 }
 
@@ -391,6 +411,83 @@ fn print_shrunk(
         "  (add --trace to the replay for every event of the run, --html FILE for a timeline)"
     );
     Some(shrunk)
+}
+
+/// `turnstile doubles`: each double caught and shrunk, one table row each, timed on
+/// one core.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // Seconds for the table.
+fn doubles(args: DoublesArgs) -> ExitCode {
+    let catalog = turnstile::doubles::catalog();
+    let chosen: Vec<_> = catalog
+        .iter()
+        .filter(|double| args.only.is_empty() || args.only.iter().any(|name| name == double.name))
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = catalog.iter().map(|double| double.name).collect();
+        eprintln!(
+            "error: no double by that name; the doubles are: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    println!("| double | invariant | seed | steps: original → shrunk | shrink runs | seconds |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let mut shrunk_steps = Vec::new();
+    let mut slowest = 0f64;
+    let mut missed = Vec::new();
+    let mut world = turnstile::world::Ticketing::sweep();
+    for double in chosen {
+        let started = std::time::Instant::now();
+        let caught = turnstile::doubles::catch(double, args.seeds, args.budget, &mut world);
+        let seconds = started.elapsed().as_secs_f64();
+        let Some(caught) = caught else {
+            println!(
+                "| `{}` | `{}` | — | not caught | — | {seconds:.1} |",
+                double.name, double.invariant
+            );
+            missed.push(double.name);
+            continue;
+        };
+        let shrunk = &caught.shrunk;
+        println!(
+            "| `{}` | `{}` | {} | {} → {} | {} | {seconds:.1} |",
+            double.name,
+            double.invariant,
+            caught.seed,
+            shrunk.original_steps,
+            shrunk.steps,
+            shrunk.runs
+        );
+        if args.stories {
+            println!(
+                "\n{}\n",
+                turnstile::story::tell(&world, &shrunk.trace, &shrunk.failure)
+            );
+        }
+        shrunk_steps.push(shrunk.steps);
+        slowest = slowest.max(seconds);
+    }
+    shrunk_steps.sort_unstable();
+    if let (Some(&most), Some(&median)) = (
+        shrunk_steps.last(),
+        shrunk_steps.get(shrunk_steps.len() / 2),
+    ) {
+        println!(
+            "\n{} double(s) caught and shrunk: median {median} steps, most {most}; the slowest \
+             took {slowest:.1} s (catch and shrink, one core)",
+            shrunk_steps.len()
+        );
+    }
+    if missed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "not caught within {} seeds: {}",
+            args.seeds,
+            missed.join(", ")
+        );
+        ExitCode::from(1)
+    }
 }
 
 fn shrink_seed(args: ShrinkArgs) -> ExitCode {
