@@ -278,12 +278,15 @@ impl Customers {
     }
 }
 
+/// The most adversaries an adversarial run has.
+const ADVERSARIES_MAX: u64 = 5;
+
 /// Draws every client's plan and schedules their arrival.
 fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<'_, S>) {
     world.plans.clear();
     world.driven.clear();
     let small = world.config().small_worlds;
-    let (min, max, adversaries) = match world.workload() {
+    let (min, max, adversaries, adversaries_max) = match world.workload() {
         Workload::Driven => {
             // Nothing is drawn or scheduled: every command comes from the driver.
             layout.customers = DRIVEN_CUSTOMERS;
@@ -296,16 +299,19 @@ fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<
             world.config().flash_sale.customers_min,
             world.config().flash_sale.customers_max,
             0,
+            0,
         ),
         Workload::Season => (
             world.config().season_customers.0,
             world.config().season_customers.1,
             0,
+            0,
         ),
         Workload::Adversarial => (
             world.config().adversarial_customers.0,
             world.config().adversarial_customers.1,
-            draw_size(setup, 0, (3, 5), small) as u32,
+            draw_size(setup, 0, (3, ADVERSARIES_MAX), small) as u32,
+            ADVERSARIES_MAX as u32,
         ),
     };
     // A small world has a single customer.
@@ -325,19 +331,41 @@ fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<
         let at_ms = setup.range(20 * SECOND_MS, 8 * MINUTE_MS);
         setup.schedule_external(organizer, at_ms, External::CancelShow { show: ShowId(1) });
     }
-    for index in 0..customers {
+    // Every slot up to the most customers there could be is drawn, used or not, so that
+    // lowering a count moves no later draw (the shrinker lowers it in place).
+    let (honest_slots, adversary_slots) = if small {
+        (max.max(honest), adversaries_max.max(adversaries))
+    } else {
+        (honest, adversaries)
+    };
+    for slot in 0..honest_slots + adversary_slots {
+        let (index, adversary) = if slot < honest_slots {
+            (slot, false)
+        } else {
+            (honest + slot - honest_slots, true)
+        };
+        let used = if adversary {
+            index < customers
+        } else {
+            index < honest
+        };
         // One part per customer: its first draw 0, the customer stays home and nothing
         // more is drawn for it.
         let node = NodeId(layout.first_customer + index);
-        setup.begin_part(node);
-        if draw_usually(setup, small) {
-            let plan = draw_plan(world, layout, setup, index >= honest);
-            setup.schedule_external(node, plan.arrive_ms, External::Arrive);
-            world.plans.push(plan);
+        setup.begin_part(if used { node } else { NodeId(u32::MAX) });
+        let plan = if draw_usually(setup, small) {
+            let plan = draw_plan(world, layout, setup, adversary);
+            if used {
+                setup.schedule_external(node, plan.arrive_ms, External::Arrive);
+            }
+            plan
         } else {
-            world.plans.push(CustomerPlan::idle());
-        }
+            CustomerPlan::idle()
+        };
         setup.end_part();
+        if used {
+            world.plans.push(plan);
+        }
     }
 }
 

@@ -145,8 +145,16 @@ impl Recording {
 #[derive(Clone, Debug)]
 enum Source {
     Prng(Xoshiro256pp),
-    Bytes { bytes: Vec<u8>, position: usize },
-    Tape { values: Vec<u64>, position: usize },
+    Bytes {
+        bytes: Vec<u8>,
+        position: usize,
+    },
+    Tape {
+        values: Vec<u64>,
+        position: usize,
+        /// Past the end, draw from this generator instead of drawing 0.
+        then: Option<Xoshiro256pp>,
+    },
 }
 
 /// A stream of bounded integer decisions; see the module docs.
@@ -184,6 +192,18 @@ impl Choices {
         Self::with_source(Source::Tape {
             values,
             position: 0,
+            then: None,
+        })
+    }
+
+    /// Choices replayed from `values`, then (past their end) drawn from xoshiro256++
+    /// seeded with `seed`: a run that begins as recorded and goes on as a fresh one (the
+    /// shrinker's resampling).
+    pub fn from_tape_then_seed(values: Vec<u64>, seed: u64) -> Self {
+        Self::with_source(Source::Tape {
+            values,
+            position: 0,
+            then: Some(Xoshiro256pp::from_seed(seed)),
         })
     }
 
@@ -275,10 +295,24 @@ impl Choices {
     fn draw_replayed(&mut self, max: u64) -> u64 {
         match &mut self.source {
             Source::Prng(_) => self.rng.below_inclusive(max),
-            Source::Tape { values, position } => {
-                let value = values.get(*position).copied().unwrap_or(0);
+            Source::Tape {
+                values,
+                position,
+                then,
+            } => {
+                let recorded = values.get(*position).copied();
                 *position += 1;
-                if value > max { 0 } else { value }
+                match (recorded, then) {
+                    (Some(value), _) => {
+                        if value > max {
+                            0
+                        } else {
+                            value
+                        }
+                    }
+                    (None, Some(rng)) => rng.below_inclusive(max),
+                    (None, None) => 0,
+                }
             }
             Source::Bytes { bytes, position } => {
                 let width = if max <= 0xFF {

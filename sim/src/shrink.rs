@@ -60,8 +60,12 @@ struct Shrinker<'a, S: System> {
 
 impl<S: System> Shrinker<'_, S> {
     fn attempt(&mut self, tape: Vec<u64>) -> Option<Candidate> {
+        self.attempt_with(Choices::from_tape(tape))
+    }
+
+    fn attempt_with(&mut self, choices: Choices) -> Option<Candidate> {
         self.runs += 1;
-        let outcome = self.sim.run(self.system, Choices::from_tape(tape).record());
+        let outcome = self.sim.run(self.system, choices.record());
         let failure = outcome.failure?;
         if failure.violation.invariant != self.invariant {
             return None;
@@ -216,8 +220,11 @@ impl<S: System> Shrinker<'_, S> {
                 Some(alone) if alone < parts.len() => vec![parts[alone]],
                 Some(_) => break,
             };
-            let tape = cut_parts(&best.tape, &entries, &spans, &cut);
-            if self.improve(best, tape) {
+            // With everything they caused, else (their steps' draws left for the others
+            // to draw) without.
+            let with = cut_parts(&best.tape, &entries, &spans, &cut);
+            if self.improve(best, with) || self.improve(best, cut_parts(&best.tape, &[], &[], &cut))
+            {
                 improved = true;
             } else {
                 index += 1;
@@ -227,18 +234,74 @@ impl<S: System> Shrinker<'_, S> {
         improved
     }
 
+    /// Replays the world as drawn (the profile and setup of the best run), alone or with
+    /// all its parts but one cut, and lets the steps draw afresh from a few seeds: in a
+    /// world this small the failure often comes back in a far shorter run, which no edit
+    /// of the old steps' draws reaches when it hung on their timing.
+    fn resample_steps(&mut self, best: &mut Candidate) -> bool {
+        let setup_end = setup_end(&best.spans);
+        let parts: Vec<Span> = best
+            .spans
+            .iter()
+            .copied()
+            .filter(|span| span.kind == SpanKind::Part && (span.end as usize) <= setup_end)
+            .filter(|span| span.end - span.start > 1 || best.tape[span.start as usize] != 0)
+            .collect();
+        let mut worlds = vec![best.tape[..setup_end].to_vec()];
+        if parts.len() > 1 {
+            for keep in &parts {
+                let cut: Vec<Span> = parts
+                    .iter()
+                    .copied()
+                    .filter(|part| part.start != keep.start)
+                    .collect();
+                worlds.push(cut_parts(&best.tape[..setup_end], &[], &[], &cut));
+            }
+        }
+        let mut improved = false;
+        for world in worlds {
+            improved |= self.resample(best, world, RESAMPLED);
+        }
+        improved
+    }
+
     /// Lowers each draw before the first step: the swarm profile and the world's shape
     /// (how many shows, sections, seats and customers). A smaller world makes every
     /// later candidate shorter and cheaper, so this goes first.
     fn lower_setup(&mut self, best: &mut Candidate) -> bool {
-        let end = best
-            .spans
-            .iter()
-            .filter(|span| matches!(span.kind, SpanKind::Profile | SpanKind::Setup))
-            .map(|span| span.end as usize)
-            .max()
-            .unwrap_or(0);
-        self.lower_range(best, 0, end)
+        let end = setup_end(&best.spans);
+        let mut improved = self.lower_range(best, 0, end);
+        // A world drawn smaller changes when everything happens, so the old steps' draws
+        // rarely fit it: each setup draw lowered to 0 is also tried with fresh steps.
+        let mut position = 0;
+        while position < setup_end(&best.spans) && !self.out_of_budget() {
+            if best.tape[position] > 0 {
+                let mut world = best.tape[..setup_end(&best.spans)].to_vec();
+                world[position] = 0;
+                improved |= self.resample(best, world, RESAMPLED_LOWERED);
+            }
+            position += 1;
+        }
+        improved
+    }
+
+    /// Runs the world drawn by `world` (a tape of profile and setup draws) with steps
+    /// drawn afresh from `seeds` seeds; keeps the simplest that fails the same way.
+    fn resample(&mut self, best: &mut Candidate, world: Vec<u64>, seeds: u64) -> bool {
+        let mut improved = false;
+        for seed in 0..seeds {
+            if self.out_of_budget() {
+                break;
+            }
+            let choices = Choices::from_tape_then_seed(world.clone(), seed);
+            if let Some(candidate) = self.attempt_with(choices)
+                && candidate.simpler_than(best)
+            {
+                *best = candidate;
+                improved = true;
+            }
+        }
+        improved
     }
 
     fn delete_chunks(&mut self, best: &mut Candidate) -> bool {
@@ -343,6 +406,21 @@ impl<S: System> Shrinker<'_, S> {
     }
 }
 
+/// Fresh step draws tried per world in [`Shrinker::resample_steps`].
+const RESAMPLED: u64 = 32;
+/// Fresh step draws tried per setup draw lowered in [`Shrinker::lower_setup`].
+const RESAMPLED_LOWERED: u64 = 16;
+
+/// Where the draws of the profile and the setup end (the steps' begin).
+fn setup_end(spans: &[Span]) -> usize {
+    spans
+        .iter()
+        .filter(|span| matches!(span.kind, SpanKind::Profile | SpanKind::Setup))
+        .map(|span| span.end as usize)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The tape with the parts `cut` deleted with everything they caused: each part's span
 /// cut to a single 0, and the draws of every step their workload events led to, along
 /// the causes of the traced run (`entries`, and `spans` tagged with them), cut too.
@@ -410,6 +488,7 @@ pub fn shrink<S: System>(
         let mut improved = shrinker.zero_spans(&mut best, &[SpanKind::Profile]);
         improved |= shrinker.delete_parts_with_consequences(&mut best);
         improved |= shrinker.skip_spans(&mut best, &[SpanKind::Part, SpanKind::Fault]);
+        improved |= shrinker.resample_steps(&mut best);
         improved |= shrinker.lower_setup(&mut best);
         improved |= shrinker.delete_spans(&mut best);
         improved |= shrinker.zero_spans(

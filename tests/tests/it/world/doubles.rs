@@ -1,6 +1,6 @@
 //! Each invariant broken on purpose (`turnstile::doubles`): every faulty double must be
 //! caught by the default sweep within 10,000 seeds, under its invariant's name, and
-//! shrunk.
+//! shrunk to a short story.
 
 use turnstile::doubles::{Caught, catalog, catch, find};
 use turnstile::world::Ticketing;
@@ -21,6 +21,14 @@ fn assert_caught(name: &str) -> String {
     };
     assert_eq!(shrunk.failure.violation.invariant, double.invariant);
     assert!(shrunk.steps <= shrunk.original_steps);
+    // The target is 150 for every double (`turnstile doubles` prints the table); this
+    // bar catches a shrinker that got worse.
+    assert!(
+        shrunk.steps <= 250,
+        "{name}: caught at seed {seed}, shrunk only from {} to {} steps",
+        shrunk.original_steps,
+        shrunk.steps
+    );
     eprintln!(
         "{name}: caught at seed {seed}, shrunk from {} to {} steps in {} runs: {}",
         shrunk.original_steps, shrunk.steps, shrunk.runs, shrunk.failure
