@@ -407,7 +407,7 @@ impl<S: System> Shrinker<'_, S> {
 }
 
 /// Fresh step draws tried per world in [`Shrinker::resample_steps`].
-const RESAMPLED: u64 = 32;
+const RESAMPLED: u64 = 128;
 /// Fresh step draws tried per setup draw lowered in [`Shrinker::lower_setup`].
 const RESAMPLED_LOWERED: u64 = 16;
 
