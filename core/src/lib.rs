@@ -82,6 +82,7 @@ pub mod payment;
 pub mod policy;
 pub mod read_models;
 pub mod show;
+mod text;
 pub mod ticket;
 pub mod time;
 

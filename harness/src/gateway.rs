@@ -149,6 +149,22 @@ pub struct Account {
     pub voided: bool,
 }
 
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} authorization(s) of {}{}, {} capture(s) of {}, refunded {}, paid out {}",
+            self.authorizations,
+            self.authorized,
+            if self.voided { " (voided)" } else { "" },
+            self.captures,
+            self.captured,
+            self.refunded,
+            self.paid_out
+        )
+    }
+}
+
 impl Account {
     /// Money the gateway holds for us on this payment: captured − refunded − paid out.
     pub fn net(&self) -> i128 {

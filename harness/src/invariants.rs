@@ -100,6 +100,11 @@ pub const NO_STALE_HOLDS: &str = "no_stale_holds";
 /// Every read model equals the one folded from the write side's logs.
 pub const PROJECTIONS_CONVERGE: &str = "projections_converge";
 
+/// An amount of cents the observer computed, in units (`26.66`), or "none".
+fn cents(amount: Option<u64>) -> String {
+    amount.map_or("none".to_owned(), |cents| Money(cents).to_string())
+}
+
 /// Every invariant of the world by name.
 pub const INVARIANTS: &[&str] = &[
     NO_OVERSELL,
@@ -370,7 +375,7 @@ impl Observer {
             return violation(
                 AUTHORIZED_ONLY,
                 format!(
-                    "{stream:?} recorded actor {actor:?}, but the command came from {:?}",
+                    "{stream} recorded actor {actor:?}, but the command came from {:?}",
                     step.actor
                 ),
             );
@@ -478,7 +483,7 @@ impl Observer {
         if e.actor != expected_actor {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("section {key:?}: {:?} by {:?}", e.event, e.actor),
+                format!("{key}: {:?} by {:?}", e.event, e.actor),
             );
         }
         let section = &mut self.sections[index];
@@ -509,7 +514,7 @@ impl Observer {
                     return violation(
                         HOLDS_FOLLOW_THE_CLOCK,
                         format!(
-                            "order {} held seats in {key:?} at {} until {} (started {})",
+                            "order {} held seats in {key} at {} until {} (started {})",
                             order.0, e.now.0, expires_at.0, initiated_at.0
                         ),
                     );
@@ -521,7 +526,7 @@ impl Observer {
                     return violation(
                         MAX_PER_ORDER,
                         format!(
-                            "order {} holds {quantity} places ({} seats) in {key:?}",
+                            "order {} holds {quantity} places ({} seats) in {key}",
                             order.0,
                             seats.len()
                         ),
@@ -534,7 +539,7 @@ impl Observer {
                             return violation(
                                 NO_DOUBLE_SEAT,
                                 format!(
-                                    "order {} holds seat {} of {key:?}, which is {state:?} (0 free, 1 held, 2 sold, 3 blocked)",
+                                    "order {} holds seat {} of {key}, which is {state:?} (0 free, 1 held, 2 sold, 3 blocked)",
                                     order.0, seat.0
                                 ),
                             );
@@ -562,7 +567,7 @@ impl Observer {
                 let Some(hold) = section.holds.get_mut(order) else {
                     return violation(
                         HOLDS_FOLLOW_THE_CLOCK,
-                        format!("order {} extended without a hold in {key:?}", order.0),
+                        format!("order {} extended without a hold in {key}", order.0),
                     );
                 };
                 let live = hold.state == HoldState::Held && e.now.0 < hold.expires_ms;
@@ -573,7 +578,7 @@ impl Observer {
                     return violation(
                         HOLDS_FOLLOW_THE_CLOCK,
                         format!(
-                            "order {} extended its hold in {key:?} at {} to {} (it was {:?} until {}, started {}, extended before: {})",
+                            "order {} extended its hold in {key} at {} to {} (it was {:?} until {}, started {}, extended before: {})",
                             order.0,
                             e.now.0,
                             expires_at.0,
@@ -591,14 +596,14 @@ impl Observer {
                 let Some(hold) = section.holds.get_mut(order) else {
                     return violation(
                         NO_DOUBLE_SEAT,
-                        format!("order {} confirmed without a hold in {key:?}", order.0),
+                        format!("order {} confirmed without a hold in {key}", order.0),
                     );
                 };
                 if e.now.0 >= hold.expires_ms && hold.state == HoldState::Held {
                     return violation(
                         HOLDS_FOLLOW_THE_CLOCK,
                         format!(
-                            "order {} confirmed its hold in {key:?} at {}, due to expire at {}",
+                            "order {} confirmed its hold in {key} at {}, due to expire at {}",
                             order.0, e.now.0, hold.expires_ms
                         ),
                     );
@@ -607,7 +612,7 @@ impl Observer {
                     return violation(
                         NO_DOUBLE_SEAT,
                         format!(
-                            "order {} confirmed a hold that is {:?} in {key:?}: its seats may be another's",
+                            "order {} confirmed a hold that is {:?} in {key}: its seats may be another's",
                             order.0, hold.state
                         ),
                     );
@@ -629,7 +634,7 @@ impl Observer {
                     return violation(
                         HOLDS_FOLLOW_THE_CLOCK,
                         format!(
-                            "order {}'s hold in {key:?} expired at {}, before it was due",
+                            "order {}'s hold in {key} expired at {}, before it was due",
                             order.0, e.now.0
                         ),
                     );
@@ -671,7 +676,7 @@ impl Observer {
                     if section.seats.get(seat.0 as usize) != Some(&SEAT_FREE) {
                         return violation(
                             NO_DOUBLE_SEAT,
-                            format!("seat {} of {key:?} blocked while taken", seat.0),
+                            format!("seat {} of {key} blocked while taken", seat.0),
                         );
                     }
                     section.seats[seat.0 as usize] = SEAT_BLOCKED;
@@ -705,7 +710,7 @@ impl Observer {
             Violation::new(
                 NO_OVERSELL,
                 format!(
-                    "{key:?}: blocked {} + reserved {} + sold {} > capacity {} after {:?}",
+                    "{key}: blocked {} + reserved {} + sold {} > capacity {} after {:?}",
                     section.blocked, section.reserved, section.sold, section.capacity, e.event
                 ),
             )
@@ -790,8 +795,12 @@ impl Observer {
                 return violation(
                     QUOTE_MATCHES_TIER,
                     format!(
-                        "order {} quoted {quoted:?} at {} (recorded now {}), the table says {tier:?}: {seat:?} a seat, {total:?} in all",
-                        order.0, initiated_at.0, e.now.0
+                        "order {} quoted {quoted:?} at {} (recorded now {}), the table says {tier:?}: {} a seat, {} in all",
+                        order.0,
+                        initiated_at.0,
+                        e.now.0,
+                        cents(seat),
+                        cents(total)
                     ),
                 );
             }
@@ -907,7 +916,7 @@ impl Observer {
         if e.actor != expected {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("payment {payment:?}: {:?} by {:?}", e.event, e.actor),
+                format!("payment of {payment}: {:?} by {:?}", e.event, e.actor),
             );
         }
         let asked = match &e.event {
@@ -953,17 +962,12 @@ impl Observer {
         } = &e.event
         {
             if e.actor != Actor::Service {
-                return violation(
-                    AUTHORIZED_ONLY,
-                    format!("ticket {ticket:?} issued by {:?}", e.actor),
-                );
+                return violation(AUTHORIZED_ONLY, format!("{ticket} issued by {:?}", e.actor));
             }
             if step.ledger.account(*payment).captures == 0 {
                 return violation(
                     TICKETS_ARE_PAID,
-                    format!(
-                        "ticket {ticket:?} issued on {payment:?}, which the gateway never captured"
-                    ),
+                    format!("{ticket} issued on {payment}, which the gateway never captured"),
                 );
             }
             let index = step.layout.section_index(*section);
@@ -975,7 +979,7 @@ impl Observer {
                         return violation(
                             NO_DOUBLE_SEAT,
                             format!(
-                                "ticket {ticket:?} for seat {} of {section:?}, already held by {other:?}",
+                                "{ticket} for seat {} of {section}, already held by {other:?}",
                                 seat.0
                             ),
                         );
@@ -999,7 +1003,7 @@ impl Observer {
         let Some(obs) = self.tickets.get_mut(&ticket) else {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("ticket {ticket:?}: {:?} before it was issued", e.event),
+                format!("{ticket}: {:?} before it was issued", e.event),
             );
         };
         let owner = Actor::Customer(obs.owner);
@@ -1015,7 +1019,7 @@ impl Observer {
                     return violation(
                         CUTOFFS_RESPECTED,
                         format!(
-                            "ticket {ticket:?} transferred {} ms before the start",
+                            "{ticket} transferred {} ms before the start",
                             e.now.until(obs.start_at)
                         ),
                     );
@@ -1025,7 +1029,7 @@ impl Observer {
                     return violation(
                         AUTHORIZED_ONLY,
                         format!(
-                            "ticket {ticket:?} transferred from {from:?}, owned by {:?}",
+                            "{ticket} transferred from {from:?}, owned by {:?}",
                             obs.owner
                         ),
                     );
@@ -1039,7 +1043,7 @@ impl Observer {
                 return violation(
                     CUTOFFS_RESPECTED,
                     format!(
-                        "ticket {ticket:?}: {:?} {} ms before the start",
+                        "{ticket}: {:?} {} ms before the start",
                         e.event,
                         e.now.until(obs.start_at)
                     ),
@@ -1049,7 +1053,7 @@ impl Observer {
                 return violation(
                     CUTOFFS_RESPECTED,
                     format!(
-                        "ticket {ticket:?} changed owner {} ms after the start",
+                        "{ticket} changed owner {} ms after the start",
                         e.now.0 - obs.start_at.0
                     ),
                 );
@@ -1068,7 +1072,7 @@ impl Observer {
                 if step.ledger.account(*buyer_payment).captures == 0 {
                     return violation(
                         TICKETS_ARE_PAID,
-                        format!("ticket {ticket:?} resold on {buyer_payment:?}, never captured"),
+                        format!("{ticket} resold on {buyer_payment}, never captured"),
                     );
                 }
                 if let Some(share) = obs.shares.iter_mut().rev().find(|s| s.0 == *seller_payment) {
@@ -1095,9 +1099,12 @@ impl Observer {
                     return violation(
                         REFUND_MATCHES_POLICY,
                         format!(
-                            "ticket {ticket:?} cancelled at {} ({} ms before the start): refund {refund:?} ({share:?}) to {payment:?}, the policy says {expected_refund:?} ({expected_percent} %) to {last_payment:?}",
+                            "{ticket} cancelled at {} ({} ms before the start): refund {refund} ({share:?}) to {payment}, the policy says {} ({expected_percent} %) to {}",
                             e.now.0,
-                            e.now.until(obs.start_at)
+                            e.now.until(obs.start_at),
+                            cents(expected_refund),
+                            last_payment
+                                .map_or("nothing".to_owned(), |payment| payment.to_string()),
                         ),
                     );
                 }
@@ -1110,10 +1117,7 @@ impl Observer {
                 if *named != obs.owner {
                     return violation(
                         AUTHORIZED_ONLY,
-                        format!(
-                            "ticket {ticket:?} cancelled for {named:?}, owned by {:?}",
-                            obs.owner
-                        ),
+                        format!("{ticket} cancelled for {named:?}, owned by {:?}", obs.owner),
                     );
                 }
                 obs.refunds.push((*payment, *refund));
@@ -1131,7 +1135,7 @@ impl Observer {
         if e.actor != expected {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("ticket {ticket:?}: {:?} by {:?}", e.event, e.actor),
+                format!("{ticket}: {:?} by {:?}", e.event, e.actor),
             );
         }
         if free_seat
@@ -1292,7 +1296,7 @@ impl Observer {
                 return violation(
                     INVENTORY_REPORTS_TRUTH,
                     format!(
-                        "{key:?} refused order {} {requested} place(s), saying {available} are available; the logs leave {free} (capacity {}, blocked {}, reserved {}, sold {})",
+                        "{key} refused order {} {requested} place(s), saying {available} are available; the logs leave {free} (capacity {}, blocked {}, reserved {}, sold {})",
                         order.0, section.capacity, section.blocked, section.reserved, section.sold
                     ),
                 );
@@ -1347,7 +1351,7 @@ impl Observer {
             let found = violation(
                 QUOTE_MATCHES_TIER,
                 format!(
-                    "the gateway was asked to authorize {amount:?} on {:?}; the quote is {expected:?}",
+                    "the gateway was asked to authorize {amount} on {:?}; the quote is {expected:?}",
                     call.key.payment
                 ),
             );
@@ -1429,7 +1433,7 @@ fn no_money_twice(payment: PaymentId, account: &Account) -> Option<Violation> {
     };
     Some(Violation::new(
         NO_MONEY_TWICE,
-        format!("payment {payment:?} {problem} on the gateway's ledger: {account:?}"),
+        format!("payment of {payment} {problem} on the gateway's ledger: {account}"),
     ))
 }
 
@@ -1595,19 +1599,19 @@ impl Expected {
             let same = match folded.next() {
                 Some((expected, _)) if *expected != stream => {
                     return Some(format!(
-                        "it holds {stream:?} where the log has {expected:?} next"
+                        "it holds {stream} where the log has {expected:?} next"
                     ));
                 }
-                None => return Some(format!("it holds {stream:?}, which the log does not")),
+                None => return Some(format!("it holds {stream}, which the log does not")),
                 Some((_, folded)) if self.touched.contains(&stream) => folded.as_ref() == aggregate,
                 Some((_, folded)) => folded.as_ref().version() == aggregate.version(),
             };
             if !same {
-                return Some(format!("its {stream:?} differs from the log's"));
+                return Some(format!("its {stream} differs from the log's"));
             }
         }
         if let Some((stream, _)) = folded.next() {
-            return Some(format!("it lacks {stream:?}, which the log holds"));
+            return Some(format!("it lacks {stream}, which the log holds"));
         }
         if !host.outbox().eq(self.outbox.iter().copied()) {
             return Some(format!(
@@ -1735,7 +1739,7 @@ impl Observer {
                         return Err(Violation::new(
                             OWED_MONEY_SETTLED,
                             format!(
-                                "{payment:?}: a void was asked and the authorization is still open ({account:?})"
+                                "{payment}: a void was asked and the authorization is still open ({account})"
                             ),
                         ));
                     }
@@ -1758,7 +1762,7 @@ impl Observer {
                     return Err(Violation::new(
                         OWED_MONEY_SETTLED,
                         format!(
-                            "{payment:?}: {operation:?} was asked and the gateway never paid it ({} attempt(s) on its ledger)",
+                            "{payment}: {operation:?} was asked and the gateway never paid it ({} attempt(s) on its ledger)",
                             ledger.calls.range(first..=last).count()
                         ),
                     ));
@@ -1789,7 +1793,7 @@ impl Observer {
                 return Err(Violation::new(
                     COMPENSATION_COMPLETE,
                     format!(
-                        "order {} ended {:?} but the gateway shows {account:?}",
+                        "order {} ended {:?} but the gateway shows {account}",
                         order.0, obs.status
                     ),
                 ));
@@ -1812,7 +1816,7 @@ impl Observer {
                 return Err(Violation::new(
                     MONEY_CONSERVED,
                     format!(
-                        "{payment:?}: the gateway holds {} net, the tickets say we keep {keep} ({account:?})",
+                        "{payment}: the gateway holds {} net, the tickets say we keep {keep} ({account})",
                         account.net()
                     ),
                 ));
@@ -1822,7 +1826,7 @@ impl Observer {
             if *keep != 0 && !ledger.accounts.contains_key(payment) {
                 return Err(Violation::new(
                     MONEY_CONSERVED,
-                    format!("{payment:?}: we keep {keep}, the gateway holds nothing"),
+                    format!("{payment}: we keep {keep}, the gateway holds nothing"),
                 ));
             }
         }
@@ -1844,9 +1848,7 @@ impl Observer {
             if ours != theirs {
                 return Err(Violation::new(
                     LEDGER_AGREES,
-                    format!(
-                        "{payment:?}: our records say {ours:?}, the gateway's ledger {theirs:?}"
-                    ),
+                    format!("{payment}: our records say {ours:?}, the gateway's ledger {theirs:?}"),
                 ));
             }
         }

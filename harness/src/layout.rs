@@ -7,6 +7,8 @@
 //!
 //! Layers point one way: this file imports no other part of the world.
 
+use std::fmt;
+
 use turnstile_core::inventory::seating::SeatLabels;
 use turnstile_core::payment::{GatewayKey, GatewayOutcome};
 use turnstile_core::show::{SectionKind, SectionSpec, ShowCommand};
@@ -511,6 +513,56 @@ pub enum External {
     /// A driven run's client sends this command (its id minted by the driver, with
     /// [`DRIVEN_BIT`]) and resends it until answered.
     Driven(Box<turnstile_core::Message>),
+}
+
+/// How a resend round reads in a trace ([`WorldTimer::Resend`]).
+pub const RESEND_LINE: &str = "resend what is unacknowledged";
+/// How a group commit's flush reads in a trace ([`WorldTimer::Flush`]).
+pub const FLUSH_LINE: &str = "sync the log (group commit)";
+
+impl fmt::Display for WorldTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorldTimer::Core { timer, .. } => write!(f, "{timer}"),
+            WorldTimer::Resend => f.write_str(RESEND_LINE),
+            WorldTimer::Flush => f.write_str(FLUSH_LINE),
+            WorldTimer::GatewayStalled { call, .. } => write!(
+                f,
+                "gateway ends its stall on {} for {}",
+                call.request, call.key.payment
+            ),
+            WorldTimer::GatewayLate { key, outcome, .. } => write!(
+                f,
+                "gateway answers late: {outcome} ({} #{} for {})",
+                key.operation, key.attempt, key.payment
+            ),
+            WorldTimer::Client(ClientTimer::Retry) => f.write_str("resend the request"),
+            WorldTimer::Client(ClientTimer::Poll) => f.write_str("ask where the order is"),
+            WorldTimer::Client(ClientTimer::Pay) => f.write_str("pay"),
+        }
+    }
+}
+
+impl fmt::Display for External {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            External::Arrive => f.write_str("arrives"),
+            External::Transfer { ticket, to } => {
+                write!(f, "transfers {ticket} to customer {}", to.0)
+            }
+            External::List { ticket, price } => write!(f, "lists {ticket} at {price}"),
+            External::CancelTicket { ticket } => write!(f, "cancels {ticket}"),
+            External::CancelShow { show } => write!(f, "cancels show {}", show.0),
+            External::Move => f.write_str("makes a move"),
+            External::Driven(message) => {
+                let msg = Msg::Command {
+                    msg: (**message).clone(),
+                    claimed: None,
+                };
+                write!(f, "sends {msg}")
+            }
+        }
+    }
 }
 
 /// A client's timers.

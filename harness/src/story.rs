@@ -16,7 +16,7 @@ use turnstile_core::read_models::DomainEvent;
 use turnstile_host::{Change, Service};
 use turnstile_sim::{Failure, NO_CAUSE, NodeId, Trace};
 
-use crate::layout::{EPOCH_MS, Layout, Role, is_numbered};
+use crate::layout::{EPOCH_MS, FLUSH_LINE, Layout, RESEND_LINE, Role, is_numbered};
 use crate::world::Ticketing;
 
 /// At most this many lines of causal story are printed (the latest ones).
@@ -227,25 +227,30 @@ fn subjects(message: &str) -> Vec<Subject> {
 
 /// The plumbing a story leaves out: acknowledgements, group-commit flushes, resend
 /// rounds and (unless the read models are what failed) publications.
-fn plumbing(detail: &str, keep_publications: bool) -> bool {
+pub fn is_plumbing(detail: &str, keep_publications: bool) -> bool {
     detail.starts_with("ack ")
-        || detail == "Flush"
-        || detail == "Resend"
+        || detail == FLUSH_LINE
+        || detail == RESEND_LINE
         || (!keep_publications && detail.starts_with("publish "))
 }
 
 /// The parts of a readable trace line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Line<'a> {
-    time: u64,
-    kind: &'a str,
-    node: Option<u32>,
-    peer: Option<u32>,
-    detail: &'a str,
+pub struct Line<'a> {
+    /// Virtual time, ms.
+    pub time: u64,
+    /// What happened (`deliver`, `timer`, `crash`…).
+    pub kind: &'a str,
+    /// The node it happened to.
+    pub node: Option<u32>,
+    /// The sender of a message.
+    pub peer: Option<u32>,
+    /// The message, timer or event, as the trace wrote it.
+    pub detail: &'a str,
 }
 
 /// Splits a trace line into its parts.
-fn parse_line(line: &str) -> Option<Line<'_>> {
+pub fn parse_line(line: &str) -> Option<Line<'_>> {
     // "{index} {time}ms {kind} [n{node}] [<- n{peer}] {detail}"
     let line = line.trim_start();
     let (_, rest) = line.split_once(' ')?;
@@ -346,7 +351,7 @@ pub fn story_events(world: &Ticketing, trace: &Trace, failure: &Failure) -> Vec<
     // the subject themselves), so the step that happened to arm it is not followed.
     for index in (0..count).rev() {
         let released = parse_line(&lines[index])
-            .is_some_and(|line| line.kind == "timer" && plumbing(line.detail, false));
+            .is_some_and(|line| line.kind == "timer" && is_plumbing(line.detail, false));
         if chosen[index] && !released {
             let cause = entries[index].cause;
             if cause != NO_CAUSE && (cause as usize) < count {
@@ -413,7 +418,7 @@ pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec
         else {
             continue;
         };
-        if index != last && plumbing(detail, keep_publications) {
+        if index != last && is_plumbing(detail, keep_publications) {
             continue;
         }
         let name = |id: Option<u32>| id.map(|id| node_name(layout, NodeId(id), &[]));

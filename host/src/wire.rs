@@ -279,12 +279,10 @@ pub fn message_name(message: &Message) -> &'static str {
 fn target(message: &Message) -> String {
     match message {
         Message::Show { show, .. } => format!("show {}", show.0),
-        Message::Inventory { section, .. } => {
-            format!("section {}/{}", section.show.0, section.section.0)
-        }
+        Message::Inventory { section, .. } => section.to_string(),
         Message::Order { order, .. } => format!("order {}", order.0),
-        Message::Payment { payment, .. } => format!("payment {payment:?}"),
-        Message::Ticket { ticket, .. } => format!("ticket {}.{}", ticket.order.0, ticket.index),
+        Message::Payment { payment, .. } => format!("payment of {payment}"),
+        Message::Ticket { ticket, .. } => ticket.to_string(),
         Message::Resale { resale, .. } => format!("resale {}", resale.0),
     }
 }
@@ -298,9 +296,9 @@ fn short_id(id: CommandId) -> u64 {
     }
 }
 
-// Traces are read by people: one short line per message, the command's name and target
-// rather than every field.
-impl fmt::Debug for Msg {
+// Traces, stories and the shell are read by people: one short line per message, the
+// command's name and target rather than every field, values in words and units.
+impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Msg::Command { msg, claimed } => {
@@ -312,7 +310,12 @@ impl fmt::Debug for Msg {
                     msg.id().0 >> 40
                 )?;
                 if let Some(claim) = claimed {
-                    write!(f, " claiming {:?} at {}", claim.actor, claim.now.0)?;
+                    write!(
+                        f,
+                        " claiming {} at {}",
+                        actor_text(claim.actor),
+                        claim.now.0
+                    )?;
                 }
                 Ok(())
             }
@@ -324,21 +327,68 @@ impl fmt::Debug for Msg {
                 Notice::ShowCancelled(show) => write!(f, "notice show {} cancelled", show.0),
             },
             Msg::Publish { published, .. } => {
-                write!(f, "publish {:?} v{}", published.stream, published.version)
+                write!(f, "publish {} v{}", published.stream, published.version)
             }
             Msg::Gateway(call) => write!(
                 f,
-                "gateway {:?} {:?}#{} {:?}",
-                call.key.payment, call.key.operation, call.key.attempt, call.request
+                "gateway: {} for {} ({} #{})",
+                call.request, call.key.payment, call.key.operation, call.key.attempt
             ),
             Msg::GatewayReply { key, outcome } => write!(
                 f,
-                "gateway reply {:?} {:?}#{} {:?}",
-                key.payment, key.operation, key.attempt, outcome
+                "gateway reply: {outcome} ({} #{} for {})",
+                key.operation, key.attempt, key.payment
             ),
-            Msg::Query { query, .. } => write!(f, "query {query:?}"),
-            Msg::Reply { answer, .. } => write!(f, "reply {answer:?}"),
+            Msg::Query { query, .. } => match query {
+                Query::Order(order) => write!(f, "query order {}", order.0),
+                Query::Resale(resale) => write!(f, "query resale {}", resale.0),
+            },
+            Msg::Reply { answer, .. } => write!(f, "reply {answer}"),
         }
+    }
+}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Accepted { new: true } => f.write_str("accepted"),
+            Answer::Accepted { new: false } => f.write_str("accepted (already done)"),
+            Answer::Rejected(rejection) => write!(f, "rejected: {rejection}"),
+            Answer::Order(Some(status)) => write!(f, "order {status}"),
+            Answer::Order(None) => f.write_str("no such order"),
+            Answer::Resale(Some(status)) => write!(f, "resale {status}"),
+            Answer::Resale(None) => f.write_str("no such resale"),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Show(error) => write!(f, "{error}"),
+            Rejection::Inventory(error) => write!(f, "{error}"),
+            Rejection::Order(error) => write!(f, "{error}"),
+            Rejection::Payment(error) => write!(f, "{error}"),
+            Rejection::Ticket(error) => write!(f, "{error}"),
+            Rejection::Resale(error) => write!(f, "{error}"),
+            Rejection::WrongService => f.write_str("sent to the wrong service"),
+        }
+    }
+}
+
+/// Who an actor is, in words.
+fn actor_text(actor: Actor) -> String {
+    match actor {
+        Actor::Organizer(organizer) => format!("organizer {}", organizer.0),
+        Actor::Customer(customer) => format!("customer {}", customer.0),
+        Actor::Service => "a service".to_owned(),
+        Actor::System => "the system".to_owned(),
     }
 }
 

@@ -27,7 +27,7 @@
 //! or I/O, and every collection iterates in a deterministic order; the only source of
 //! variation is the [`Choices`] stream.
 
-use std::fmt::{Debug, Write as _};
+use std::fmt::{Debug, Display, Write as _};
 use std::hash::Hash;
 
 use crate::checks::{CheckKind, Failure, Violation};
@@ -84,13 +84,14 @@ pub struct Recovered<'a, R> {
 pub trait System: Sized {
     /// A node's volatile state; dropped when the node crashes.
     type Node;
-    /// A message between nodes. `Debug` writes the readable trace, `Hash` feeds the trace
-    /// hash (so it must not depend on addresses or hash-map order).
-    type Msg: Clone + Debug + Hash;
+    /// A message between nodes. `Display` writes the readable trace (for people: words
+    /// and units, not a dump), `Hash` feeds the trace hash (so it must not depend on
+    /// addresses or hash-map order).
+    type Msg: Clone + Debug + Display + Hash;
     /// A timer a node arms (a closed enum, typically).
-    type Timer: Clone + Debug + Hash;
+    type Timer: Clone + Debug + Display + Hash;
     /// A workload event (a customer acts), scheduled on the queue by the system.
-    type External: Clone + Debug + Hash;
+    type External: Clone + Debug + Display + Hash;
     /// What a node writes to its durable log.
     type Record: Record;
 
@@ -535,7 +536,7 @@ impl<S: System> Kernel<S> {
         let content = stable_hash(msg);
         let cause = self.step_entry;
         self.note(EventKind::Dropped, to, from.0, content, cause, || {
-            format!("{msg:?}")
+            format!("{msg}")
         });
     }
 
@@ -1211,7 +1212,7 @@ impl<S: System> Sim<S> {
                 if !meta.up || lost {
                     let content = stable_hash(&msg);
                     kernel.note(EventKind::Lost, to, from.0, content, cause, || {
-                        format!("{msg:?}")
+                        format!("{msg}")
                     });
                     return Ok(());
                 }
@@ -1231,7 +1232,7 @@ impl<S: System> Sim<S> {
                 }
                 let content = stable_hash(&msg);
                 kernel.note(EventKind::Deliver, to, from.0, content, cause, || {
-                    format!("{msg:?}")
+                    format!("{msg}")
                 });
                 kernel.stats.messages_delivered += 1;
                 kernel
@@ -1281,7 +1282,7 @@ impl<S: System> Sim<S> {
                 }
                 let content = stable_hash(&timer);
                 kernel.note(EventKind::Timer, node, u32::MAX, content, cause, || {
-                    format!("{timer:?}")
+                    format!("{timer}")
                 });
                 kernel.stats.timers_fired += 1;
                 kernel
@@ -1310,7 +1311,7 @@ impl<S: System> Sim<S> {
                 let content = stable_hash(&event);
                 if !meta.up {
                     kernel.note(EventKind::Lost, node, u32::MAX, content, cause, || {
-                        format!("{event:?}")
+                        format!("{event}")
                     });
                     return Ok(());
                 }
@@ -1322,7 +1323,7 @@ impl<S: System> Sim<S> {
                     return Ok(());
                 }
                 kernel.note(EventKind::External, node, u32::MAX, content, cause, || {
-                    format!("{event:?}")
+                    format!("{event}")
                 });
                 kernel.stats.externals += 1;
                 kernel

@@ -133,6 +133,18 @@ pub enum Timer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Arrive;
 
+// The toy's values are small: their `Debug` form is already the readable trace line.
+macro_rules! display_as_debug {
+    ($($name:ty),*) => {$(
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(self, f)
+            }
+        }
+    )*};
+}
+display_as_debug!(Msg, Timer, Arrive);
+
 /// A decision in the server's log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {

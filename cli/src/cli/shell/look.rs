@@ -90,47 +90,19 @@ pub fn node_name(layout: &Layout, names: &[String], node: NodeId) -> String {
 /// A trace line in names a person reads, or `None` for the plumbing (acknowledgements,
 /// flushes, resend rounds).
 pub fn story_line(line: &str, layout: &Layout, names: &[String]) -> Option<String> {
-    // "{index} {time}ms {kind} n{node} <- n{peer} {detail}"
-    let mut parts = line.split_whitespace();
-    let _index = parts.next()?;
-    let time: u64 = parts.next()?.strip_suffix("ms")?.parse().ok()?;
-    let kind = parts.next()?;
-    let rest: Vec<&str> = parts.collect();
-    let mut rest = rest.as_slice();
-    let name = |token: &str| -> Option<String> {
-        let id: u32 = token.strip_prefix('n')?.parse().ok()?;
-        Some(node_name(layout, names, NodeId(id)))
-    };
-    let node = match rest.first().and_then(|t| name(t)) {
-        Some(node) => {
-            rest = &rest[1..];
-            node
-        }
-        None => String::new(),
-    };
-    let peer = match rest {
-        ["<-", peer, tail @ ..] => {
-            rest = tail;
-            name(peer)
-        }
-        _ => None,
-    };
-    let mut detail = rest.join(" ");
-    let plumbing = detail.starts_with("ack ")
-        || detail == "Flush"
-        || detail == "Resend"
-        || detail.starts_with("publish ");
-    if plumbing && kind != "lost" && kind != "dropped" {
+    let line = turnstile::story::parse_line(line)?;
+    let kind = line.kind;
+    if turnstile::story::is_plumbing(line.detail, false) && kind != "lost" && kind != "dropped" {
         return None;
     }
-    if kind == "external" && detail.starts_with("Driven(") {
-        detail = "acts (the command below)".into();
-    }
-    let arrow = match peer {
+    let name = |id: u32| node_name(layout, names, NodeId(id));
+    let node = line.node.map(name).unwrap_or_default();
+    let arrow = match line.peer.map(name) {
         Some(peer) => format!("{peer} → {node}"),
         None => node,
     };
-    let detail = turnstile::story::humanize(&detail);
+    let time = line.time;
+    let detail = turnstile::story::humanize(line.detail);
     Some(format!(
         "{}  {kind:<9} {arrow:<28} {}",
         clock(time),

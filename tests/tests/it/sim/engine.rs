@@ -32,11 +32,21 @@ impl Pinger {
     }
 }
 
+/// The engine's one timer and workload event here: read the clock.
+#[derive(Clone, Copy, Debug, Hash)]
+struct Tick;
+
+impl std::fmt::Display for Tick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tick")
+    }
+}
+
 impl System for Pinger {
     type Node = Clock;
     type Msg = u64;
-    type Timer = ();
-    type External = ();
+    type Timer = Tick;
+    type External = Tick;
     type Record = Decision;
 
     fn setup(&mut self, setup: &mut Setup<'_, Self>) {
@@ -48,13 +58,13 @@ impl System for Pinger {
         let first = setup.add_node(true);
         setup.add_node(true);
         for at_ms in [0, 40, 80] {
-            setup.schedule_external(first, at_ms, ());
+            setup.schedule_external(first, at_ms, Tick);
         }
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_, Self>, _recovered: Recovered<'_, Decision>) -> Clock {
         if self.tick_forever && ctx.node() == NodeId(0) {
-            ctx.set_liveness_timer(10, ());
+            ctx.set_liveness_timer(10, Tick);
         }
         Clock { local_ms: None }
     }
@@ -63,12 +73,12 @@ impl System for Pinger {
         self.read_clock(node, ctx);
     }
 
-    fn on_timer(&mut self, node: &mut Clock, ctx: &mut Ctx<'_, Self>, _: ()) {
+    fn on_timer(&mut self, node: &mut Clock, ctx: &mut Ctx<'_, Self>, _: Tick) {
         self.read_clock(node, ctx);
-        ctx.set_liveness_timer(10, ());
+        ctx.set_liveness_timer(10, Tick);
     }
 
-    fn on_external(&mut self, node: &mut Clock, ctx: &mut Ctx<'_, Self>, _: ()) {
+    fn on_external(&mut self, node: &mut Clock, ctx: &mut Ctx<'_, Self>, _: Tick) {
         self.read_clock(node, ctx);
         ctx.send(NodeId(1), self.runs_seen);
     }
