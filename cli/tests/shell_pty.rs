@@ -96,7 +96,10 @@ fn a_person_at_the_terminal_reserves_watches_a_hold_expire_and_leaves() {
 
     tmux.type_line("show create Gig +30d Stalls=2x5@50");
     tmux.wait_for("show 1 \"Gig\"", 1);
+    // One command at a time, as a person types: a line typed ahead while the shell is
+    // still answering may be lost when the line editor takes the terminal back.
     tmux.type_line("publish");
+    tmux.wait_for("· Published", 1);
     tmux.type_line("open");
     tmux.wait_for("SalesOpen", 1);
 
