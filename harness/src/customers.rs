@@ -334,7 +334,7 @@ fn plan<S: World>(world: &mut Customers, layout: &mut Layout, setup: &mut Setup<
     // Every slot up to the most customers there could be is drawn, used or not, so that
     // lowering a count moves no later draw (the shrinker lowers it in place).
     let (honest_slots, adversary_slots) = if small {
-        (max.max(honest), adversaries_max.max(adversaries))
+        (max, adversaries_max)
     } else {
         (honest, adversaries)
     };

@@ -282,6 +282,20 @@ pub fn catch(double: &Double, seeds: u64, budget: u64, world: &mut Ticketing) ->
     None
 }
 
+/// What a double forces on `command`: `event` accepted, with `effects`, recorded as the
+/// aggregate would have recorded it.
+fn accept<C: serde::Serialize, E>(
+    command: &Envelope<C>,
+    event: E,
+    effects: Effects,
+) -> Decision<E> {
+    let fingerprint = fingerprint(&command.actor, &command.body);
+    Decision::Accepted {
+        event: recorded(command, fingerprint, event),
+        effects,
+    }
+}
+
 /// Inventory that holds general-admission places it does not have.
 fn oversell(
     state: &Inventory,
@@ -318,11 +332,7 @@ fn oversell(
         },
         at: *expires_at,
     }));
-    let fingerprint = fingerprint(&command.actor, &command.body);
-    *result = Ok(Decision::Accepted {
-        event: recorded(command, fingerprint, event),
-        effects,
-    });
+    *result = Ok(accept(command, event, effects));
 }
 
 /// Inventory that holds a numbered seat someone else holds.
@@ -355,11 +365,7 @@ fn double_seat(
         initiated_at: *initiated_at,
         expires_at: *expires_at,
     };
-    let fingerprint = fingerprint(&command.actor, &command.body);
-    *result = Ok(Decision::Accepted {
-        event: recorded(command, fingerprint, event),
-        effects: Effects::new(),
-    });
+    *result = Ok(accept(command, event, Effects::new()));
 }
 
 /// Payment that captures a second time, with a fresh idempotency key.
@@ -462,11 +468,7 @@ fn anyone_pays(
         && details.status == turnstile_core::order::OrderStatus::AwaitingPayment
     {
         let event = OrderEvent::PaymentStarted { method: *method };
-        let fingerprint = fingerprint(&command.actor, &command.body);
-        *result = Ok(Decision::Accepted {
-            event: recorded(command, fingerprint, event),
-            effects: Effects::new(),
-        });
+        *result = Ok(accept(command, event, Effects::new()));
     }
 }
 

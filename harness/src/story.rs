@@ -162,16 +162,10 @@ impl Subject {
                 parsed.is_some_and(|line| line.node == Some(node))
             }
             Subject::Order(order) => {
-                let words = [format!("order {order} "), format!("OrderId({order})")];
-                words.iter().any(|w| line.contains(w.as_str()))
+                line.contains(&format!("order {order} "))
                     || line.ends_with(&format!("order {order}"))
             }
-            Subject::Section(show, section) => {
-                line.contains(&format!("section {show}/{section}"))
-                    || line.contains(&format!(
-                        "SectionKey {{ show: ShowId({show}), section: SectionIndex({section}) }}"
-                    ))
-            }
+            Subject::Section(show, section) => line.contains(&format!("section {show}/{section}")),
         }
     }
 }

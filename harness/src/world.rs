@@ -87,6 +87,8 @@ struct Sections {
     seats_per_row: u32,
     general_admission: u32,
     numbered_name: &'static str,
+    /// Whether the numbered sections are named with their index (`Numbered 0`).
+    numbered_indexed: bool,
     numbered_price: u64,
     general_admission_name: &'static str,
     general_admission_price: u64,
@@ -173,13 +175,11 @@ impl Ticketing {
         if self.customers.on_sale_from_the_start() {
             notes.push("on sale from the start".to_owned());
         }
-        if self.workload != Workload::Driven {
-            if !self.host.publish {
-                notes.push("no read models".to_owned());
-            }
-            if self.host.flush_ms == 0 {
-                notes.push("sync per step".to_owned());
-            }
+        if !self.host.publish {
+            notes.push("no read models".to_owned());
+        }
+        if self.host.flush_ms == 0 {
+            notes.push("sync per step".to_owned());
         }
         notes
     }
@@ -286,8 +286,8 @@ impl Ticketing {
         let places = draw_size(setup, places_least, fixed(typical.general_admission), small) as u32;
         let mut sections = Vec::new();
         for index in 0..numbered {
-            let name = if typical.numbered_name == "Numbered" {
-                format!("Numbered {index}")
+            let name = if typical.numbered_indexed {
+                format!("{} {index}", typical.numbered_name)
             } else {
                 typical.numbered_name.to_owned()
             };
@@ -423,6 +423,7 @@ impl System for Ticketing {
                         seats_per_row: shape.seats_per_row,
                         general_admission: shape.general_admission,
                         numbered_name: "Numbered",
+                        numbered_indexed: true,
                         numbered_price: 5_000,
                         general_admission_name: "Floor",
                         general_admission_price: 3_333,
@@ -439,6 +440,7 @@ impl System for Ticketing {
                         seats_per_row: 5,
                         general_admission: 6,
                         numbered_name: "Stalls",
+                        numbered_indexed: false,
                         numbered_price: 4_999,
                         general_admission_name: "Balcony",
                         general_admission_price: 2_501,
@@ -468,6 +470,7 @@ impl System for Ticketing {
                         seats_per_row: 6,
                         general_admission: 10,
                         numbered_name: "Stalls",
+                        numbered_indexed: false,
                         numbered_price: 6_000,
                         general_admission_name: "Floor",
                         general_admission_price: 3_000,

@@ -160,8 +160,6 @@ impl<S: System> Shrinker<'_, S> {
     /// first draw 0 means "it does not happen" and draws nothing more (a customer who
     /// stays home, a fault skipped), deleted without moving any later draw.
     fn skip_spans(&mut self, best: &mut Candidate, kinds: &[SpanKind]) -> bool {
-        let happens =
-            |tape: &[u64], span: Span| tape[span.start as usize] != 0 || span.end - span.start > 1;
         self.edit_spans(best, kinds, happens, |tape, range| {
             tape.splice(range, [0]);
         })
@@ -195,12 +193,7 @@ impl<S: System> Shrinker<'_, S> {
                 Some(known) => known,
                 None => self.traced(best),
             };
-            let parts: Vec<Span> = spans
-                .iter()
-                .copied()
-                .filter(|span| span.kind == SpanKind::Part)
-                .filter(|span| span.end - span.start > 1 || best.tape[span.start as usize] != 0)
-                .collect();
+            let parts = active_parts(&spans, &best.tape);
             // First all parts but one at once (the one the failure is about plays on
             // alone), then each part alone.
             let cut: Vec<Span> = match index.checked_sub(parts.len()) {
@@ -209,14 +202,7 @@ impl<S: System> Shrinker<'_, S> {
                     known = Some((entries, spans));
                     continue;
                 }
-                None => {
-                    let keep = parts[index].start;
-                    parts
-                        .iter()
-                        .copied()
-                        .filter(|part| part.start != keep)
-                        .collect()
-                }
+                None => all_but(&parts, parts[index]),
                 Some(alone) if alone < parts.len() => vec![parts[alone]],
                 Some(_) => break,
             };
@@ -240,21 +226,11 @@ impl<S: System> Shrinker<'_, S> {
     /// of the old steps' draws reaches when it hung on their timing.
     fn resample_steps(&mut self, best: &mut Candidate) -> bool {
         let setup_end = setup_end(&best.spans);
-        let parts: Vec<Span> = best
-            .spans
-            .iter()
-            .copied()
-            .filter(|span| span.kind == SpanKind::Part && (span.end as usize) <= setup_end)
-            .filter(|span| span.end - span.start > 1 || best.tape[span.start as usize] != 0)
-            .collect();
+        let parts = active_parts(&best.spans, &best.tape);
         let mut worlds = vec![best.tape[..setup_end].to_vec()];
         if parts.len() > 1 {
-            for keep in &parts {
-                let cut: Vec<Span> = parts
-                    .iter()
-                    .copied()
-                    .filter(|part| part.start != keep.start)
-                    .collect();
+            for &keep in &parts {
+                let cut = all_but(&parts, keep);
                 worlds.push(cut_parts(&best.tape[..setup_end], &[], &[], &cut));
             }
         }
@@ -274,9 +250,13 @@ impl<S: System> Shrinker<'_, S> {
         // A world drawn smaller changes when everything happens, so the old steps' draws
         // rarely fit it: each setup draw lowered to 0 is also tried with fresh steps.
         let mut position = 0;
-        while position < setup_end(&best.spans) && !self.out_of_budget() {
+        loop {
+            let end = setup_end(&best.spans);
+            if position >= end || self.out_of_budget() {
+                break;
+            }
             if best.tape[position] > 0 {
-                let mut world = best.tape[..setup_end(&best.spans)].to_vec();
+                let mut world = best.tape[..end].to_vec();
                 world[position] = 0;
                 improved |= self.resample(best, world, RESAMPLED_LOWERED);
             }
@@ -419,6 +399,30 @@ fn setup_end(spans: &[Span]) -> usize {
         .map(|span| span.end as usize)
         .max()
         .unwrap_or(0)
+}
+
+/// Whether a part or fault happens: a span that is more than its first draw, or whose
+/// first draw is not 0 (see [`Shrinker::skip_spans`]).
+fn happens(tape: &[u64], span: Span) -> bool {
+    span.end - span.start > 1 || tape[span.start as usize] != 0
+}
+
+/// The parts of the world that take part (customers not staying home).
+fn active_parts(spans: &[Span], tape: &[u64]) -> Vec<Span> {
+    spans
+        .iter()
+        .copied()
+        .filter(|span| span.kind == SpanKind::Part && happens(tape, *span))
+        .collect()
+}
+
+/// Every part of `parts` but `keep`.
+fn all_but(parts: &[Span], keep: Span) -> Vec<Span> {
+    parts
+        .iter()
+        .copied()
+        .filter(|part| part.start != keep.start)
+        .collect()
 }
 
 /// The tape with the parts `cut` deleted with everything they caused: each part's span
