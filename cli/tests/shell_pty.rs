@@ -1,5 +1,6 @@
 //! `turnstile shell` in a real terminal, driven as a person would through tmux: help, a
-//! typo, tab completion, a reservation, time advanced past the hold, Ctrl-C, Ctrl-D.
+//! typo, lines pasted at once, tab completion, a reservation, time advanced past the
+//! hold, Ctrl-C, Ctrl-D.
 //!
 //! Needs `tmux` (CI installs it). Without it the test says so and passes, unless
 //! `TURNSTILE_REQUIRE_TMUX=1` (set by CI), where a missing tmux fails it.
@@ -30,6 +31,15 @@ impl Tmux {
     fn type_line(&self, line: &str) {
         self.keys(&["-l", line]);
         self.keys(&["Enter"]);
+    }
+
+    /// Sends `lines` in one burst, as a paste does, each ended by Enter.
+    fn paste(&self, lines: &[&str]) {
+        let mut keys = Vec::new();
+        for line in lines {
+            keys.extend_from_slice(&[*line, "Enter"]);
+        }
+        self.keys(&keys);
     }
 
     fn screen(&self) -> String {
@@ -96,12 +106,13 @@ fn a_person_at_the_terminal_reserves_watches_a_hold_expire_and_leaves() {
 
     tmux.type_line("show create Gig +30d Stalls=2x5@50");
     tmux.wait_for("show 1 \"Gig\"", 1);
-    // One command at a time, as a person types: a line typed ahead while the shell is
-    // still answering may be lost when the line editor takes the terminal back.
-    tmux.type_line("publish");
-    tmux.wait_for("· Published", 1);
-    tmux.type_line("open");
+    // Lines pasted at once (typed ahead while the shell still answers the first) are
+    // each run, in order: the line editor keeps what it read past the first line.
+    tmux.paste(&["publish", "open", "now"]);
     tmux.wait_for("SalesOpen", 1);
+    let screen = tmux.wait_for("]> now", 1);
+    let (published, opened) = (screen.find("· Published"), screen.find("· SalesOpen"));
+    assert!(published.is_some() && published < opened, "{screen}");
 
     // Tab completes the command, then the section's name.
     tmux.keys(&["-l", "reser"]);
