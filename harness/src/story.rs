@@ -161,13 +161,22 @@ impl Subject {
                 let parsed = parse_line(line);
                 parsed.is_some_and(|line| line.node == Some(node))
             }
-            Subject::Order(order) => {
-                line.contains(&format!("order {order} "))
-                    || line.ends_with(&format!("order {order}"))
-            }
+            Subject::Order(order) => names_order(line, order),
             Subject::Section(show, section) => line.contains(&format!("section {show}/{section}")),
         }
     }
+}
+
+/// Whether `line` names `order N` as a whole number (`order 28` is not `order 2817`),
+/// wherever it stands: before a space, a bracket, a comma or the end.
+fn names_order(line: &str, order: u64) -> bool {
+    let name = format!("order {order}");
+    line.match_indices(&name).any(|(at, _)| {
+        !line[at + name.len()..]
+            .bytes()
+            .next()
+            .is_some_and(|next| next.is_ascii_digit())
+    })
 }
 
 /// The subjects a violation's message names: orders (`order 7`, `OrderId(7)`, a
@@ -535,6 +544,11 @@ mod tests {
             Subject::Order(4865).touches("12 3ms deliver n1 <- n20 order.Initiate order 4865 #1")
         );
         assert!(!Subject::Order(486).touches("deliver order.Initiate order 4865 #1"));
+        // A gateway line names its order inside brackets, at the end.
+        let gateway = "deliver n3 <- n2 gateway reply: approved (capture #0 for order 2817)";
+        assert!(Subject::Order(2817).touches(gateway));
+        assert!(!Subject::Order(281).touches(gateway));
+        assert!(Subject::Order(7).touches("order 7, seat A-1"));
         assert!(Subject::Section(1, 0).touches("inventory.Reserve section 1/0 #c4"));
     }
 
