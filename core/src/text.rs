@@ -6,13 +6,37 @@
 use std::fmt;
 
 use crate::Timer;
-use crate::ids::{PaymentId, PayoutId, RefundId, SectionKey, TicketId};
+use crate::ids::{Actor, PaymentId, PayoutId, RefundId, SectionKey, TicketId};
+use crate::money::BasisPoints;
 use crate::payment::{GatewayOutcome, GatewayRequest, Operation};
 use crate::read_models::StreamId;
 
 impl fmt::Display for SectionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "section {}/{}", self.show.0, self.section.0)
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Organizer(organizer) => write!(f, "organizer {}", organizer.0),
+            Actor::Customer(customer) => write!(f, "customer {}", customer.0),
+            Actor::Service => f.write_str("a service"),
+            Actor::System => f.write_str("the system"),
+        }
+    }
+}
+
+impl fmt::Display for BasisPoints {
+    /// A share as a percentage: `50 %`, `12.5 %`, `33.33 %`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, hundredths) = (self.0 / 100, self.0 % 100);
+        match hundredths {
+            0 => write!(f, "{whole} %"),
+            h if h % 10 == 0 => write!(f, "{whole}.{} %", h / 10),
+            h => write!(f, "{whole}.{h:02} %"),
+        }
     }
 }
 
@@ -155,5 +179,14 @@ mod tests {
             StreamId::Payment(PaymentId::Order(order)).to_string(),
             "payment of order 2049"
         );
+        assert_eq!(
+            Actor::Customer(crate::CustomerId(7)).to_string(),
+            "customer 7"
+        );
+        assert_eq!(Actor::Service.to_string(), "a service");
+        assert_eq!(BasisPoints(5000).to_string(), "50 %");
+        assert_eq!(BasisPoints(1250).to_string(), "12.5 %");
+        assert_eq!(BasisPoints(3333).to_string(), "33.33 %");
+        assert_eq!(BasisPoints(5).to_string(), "0.05 %");
     }
 }

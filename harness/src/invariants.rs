@@ -50,7 +50,7 @@ use turnstile_sim::{NodeId, Violation};
 
 use crate::customers::{ADVERSARIAL_BIT, Sighting};
 use crate::gateway::{Account, Executed, Ledger};
-use crate::layout::{Layout, READ_MODELS};
+use crate::layout::{Layout, READ_MODELS, event_name, span, variant_name, when};
 use crate::probes;
 use crate::services::Store;
 use crate::spec;
@@ -194,6 +194,51 @@ struct PayObs {
     voided: bool,
 }
 
+impl std::fmt::Display for PayObs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "authorized {}, captured {}, refunded {}, paid out {}{}",
+            self.authorized,
+            self.captured,
+            self.refunded,
+            self.paid_out,
+            if self.voided { ", voided" } else { "" }
+        )
+    }
+}
+
+/// A signed amount of cents in units: `20.00`, `-3.50`.
+fn signed_money(cents: i128) -> String {
+    let units = Money(u64::try_from(cents.unsigned_abs()).unwrap_or(u64::MAX));
+    if cents < 0 {
+        format!("-{units}")
+    } else {
+        units.to_string()
+    }
+}
+
+/// How far a moment is from a show's start (`until`: ms to the start, negative past it).
+fn to_start(until: i128) -> String {
+    let ms = u64::try_from(until.unsigned_abs()).unwrap_or(u64::MAX);
+    if until >= 0 {
+        format!("{} before the start", span(ms))
+    } else {
+        format!("{} after the start", span(ms))
+    }
+}
+
+/// A seat's state as the observer codes it (0 free, 1 held, 2 sold, 3 blocked), in words.
+fn seat_state(state: Option<u8>) -> &'static str {
+    match state {
+        Some(0) | None => "free",
+        Some(1) => "held",
+        Some(2) => "sold",
+        Some(3) => "blocked",
+        Some(_) => "in an unknown state",
+    }
+}
+
 #[derive(Clone, Debug)]
 struct TicketObs {
     owner: CustomerId,
@@ -329,7 +374,7 @@ impl Observer {
         match self.told.get(&order) {
             Some(&earlier) if earlier != status => violation(
                 TERMINAL_IS_FINAL,
-                format!("order {} was told {earlier:?}, later {status:?}", order.0),
+                format!("order {} was told {earlier}, later {status}", order.0),
             ),
             Some(_) => None,
             None => {
@@ -368,14 +413,18 @@ impl Observer {
         if command.0 & ADVERSARIAL_BIT != 0 && !command.is_derived() {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("an adversarial command #{:x} caused {event:?}", command.0),
+                format!(
+                    "an adversarial command #{:x} caused {} on {stream} (by {actor})",
+                    command.0,
+                    event_name(event)
+                ),
             );
         }
         if actor != step.actor {
             return violation(
                 AUTHORIZED_ONLY,
                 format!(
-                    "{stream} recorded actor {actor:?}, but the command came from {:?}",
+                    "{stream} recorded actor {actor}, but the command came from {}",
                     step.actor
                 ),
             );
@@ -431,7 +480,7 @@ impl Observer {
         (!allowed).then(|| {
             Violation::new(
                 AUTHORIZED_ONLY,
-                format!("show {show}: {:?} by {:?}", e.event, e.actor),
+                format!("show {show}: {} by {}", variant_name(&e.event), e.actor),
             )
         })
     }
@@ -483,7 +532,7 @@ impl Observer {
         if e.actor != expected_actor {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("{key}: {:?} by {:?}", e.event, e.actor),
+                format!("{key}: {} by {}", variant_name(&e.event), e.actor),
             );
         }
         let section = &mut self.sections[index];
@@ -539,8 +588,10 @@ impl Observer {
                             return violation(
                                 NO_DOUBLE_SEAT,
                                 format!(
-                                    "order {} holds seat {} of {key}, which is {state:?} (0 free, 1 held, 2 sold, 3 blocked)",
-                                    order.0, seat.0
+                                    "order {} holds seat {} of {key}, which is {}",
+                                    order.0,
+                                    seat.0,
+                                    seat_state(state.copied())
                                 ),
                             );
                         }
@@ -578,14 +629,18 @@ impl Observer {
                     return violation(
                         HOLDS_FOLLOW_THE_CLOCK,
                         format!(
-                            "order {} extended its hold in {key} at {} to {} (it was {:?} until {}, started {}, extended before: {})",
+                            "order {} extended its hold in {key} at {} to {} (it was {:?} until {}, reserved at {}{})",
                             order.0,
-                            e.now.0,
-                            expires_at.0,
+                            when(e.now),
+                            when(*expires_at),
                             hold.state,
-                            hold.expires_ms,
-                            hold.initiated_ms,
-                            hold.extended
+                            when(Timestamp(hold.expires_ms)),
+                            when(Timestamp(hold.initiated_ms)),
+                            if hold.extended {
+                                ", extended before"
+                            } else {
+                                ""
+                            }
                         ),
                     );
                 }
@@ -753,8 +808,8 @@ impl Observer {
                 return violation(
                     AUTHORIZED_ONLY,
                     format!(
-                        "order {} initiated by {:?} for {customer:?}",
-                        order.0, e.actor
+                        "order {} initiated by {} for customer {}",
+                        order.0, e.actor, customer.0
                     ),
                 );
             }
@@ -795,10 +850,15 @@ impl Observer {
                 return violation(
                     QUOTE_MATCHES_TIER,
                     format!(
-                        "order {} quoted {quoted:?} at {} (recorded now {}), the table says {tier:?}: {} a seat, {} in all",
+                        "order {} quoted {:?} for {} place(s) at base {}: {} a seat, {} in all, at {} (recorded at {}); the table says {tier:?}: {} a seat, {} in all",
                         order.0,
-                        initiated_at.0,
-                        e.now.0,
+                        quoted.tier,
+                        quoted.quantity,
+                        quoted.base_price,
+                        quoted.seat_price,
+                        quoted.total,
+                        when(*initiated_at),
+                        when(e.now),
                         cents(seat),
                         cents(total)
                     ),
@@ -822,7 +882,11 @@ impl Observer {
         let Some(obs) = self.orders.get(&order) else {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("order {}: {:?} before it was initiated", order.0, e.event),
+                format!(
+                    "order {}: {} before it was initiated",
+                    order.0,
+                    variant_name(&e.event)
+                ),
             );
         };
         let customer = Actor::Customer(obs.customer);
@@ -877,7 +941,7 @@ impl Observer {
                 return (e.actor != Actor::Service).then(|| {
                     Violation::new(
                         AUTHORIZED_ONLY,
-                        format!("order {}: late answer undone by {:?}", order.0, e.actor),
+                        format!("order {}: late answer undone by {}", order.0, e.actor),
                     )
                 });
             }
@@ -886,15 +950,22 @@ impl Observer {
             return violation(
                 TERMINAL_IS_FINAL,
                 format!(
-                    "order {} is {:?}, yet recorded {:?}",
-                    order.0, obs.status, e.event
+                    "order {} is {}, yet recorded {}",
+                    order.0,
+                    obs.status,
+                    variant_name(&e.event)
                 ),
             );
         }
         if e.actor != expected_actor {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("order {}: {:?} by {:?}", order.0, e.event, e.actor),
+                format!(
+                    "order {}: {} by {}",
+                    order.0,
+                    variant_name(&e.event),
+                    e.actor
+                ),
             );
         }
         if let Some(next) = next {
@@ -916,7 +987,11 @@ impl Observer {
         if e.actor != expected {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("payment of {payment}: {:?} by {:?}", e.event, e.actor),
+                format!(
+                    "payment of {payment}: {} by {}",
+                    variant_name(&e.event),
+                    e.actor
+                ),
             );
         }
         let asked = match &e.event {
@@ -962,7 +1037,7 @@ impl Observer {
         } = &e.event
         {
             if e.actor != Actor::Service {
-                return violation(AUTHORIZED_ONLY, format!("{ticket} issued by {:?}", e.actor));
+                return violation(AUTHORIZED_ONLY, format!("{ticket} issued by {}", e.actor));
             }
             if step.ledger.account(*payment).captures == 0 {
                 return violation(
@@ -979,8 +1054,12 @@ impl Observer {
                         return violation(
                             NO_DOUBLE_SEAT,
                             format!(
-                                "{ticket} for seat {} of {section}, already held by {other:?}",
-                                seat.0
+                                "{ticket} for seat {} of {section}, already held by {}",
+                                seat.0,
+                                match other {
+                                    Some(Some(held)) => held.to_string(),
+                                    _ => "a seat the section does not have".to_owned(),
+                                }
                             ),
                         );
                     }
@@ -1003,7 +1082,7 @@ impl Observer {
         let Some(obs) = self.tickets.get_mut(&ticket) else {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("{ticket}: {:?} before it was issued", e.event),
+                format!("{ticket}: {} before it was issued", variant_name(&e.event)),
             );
         };
         let owner = Actor::Customer(obs.owner);
@@ -1019,8 +1098,8 @@ impl Observer {
                     return violation(
                         CUTOFFS_RESPECTED,
                         format!(
-                            "{ticket} transferred {} ms before the start",
-                            e.now.until(obs.start_at)
+                            "{ticket} transferred {}",
+                            to_start(e.now.until(obs.start_at))
                         ),
                     );
                 }
@@ -1029,8 +1108,8 @@ impl Observer {
                     return violation(
                         AUTHORIZED_ONLY,
                         format!(
-                            "{ticket} transferred from {from:?}, owned by {:?}",
-                            obs.owner
+                            "{ticket} transferred from customer {}, owned by customer {}",
+                            from.0, obs.owner.0
                         ),
                     );
                 }
@@ -1043,9 +1122,9 @@ impl Observer {
                 return violation(
                     CUTOFFS_RESPECTED,
                     format!(
-                        "{ticket}: {:?} {} ms before the start",
-                        e.event,
-                        e.now.until(obs.start_at)
+                        "{ticket}: {} {}",
+                        variant_name(&e.event),
+                        to_start(e.now.until(obs.start_at))
                     ),
                 );
             }
@@ -1099,9 +1178,9 @@ impl Observer {
                     return violation(
                         REFUND_MATCHES_POLICY,
                         format!(
-                            "{ticket} cancelled at {} ({} ms before the start): refund {refund} ({share:?}) to {payment}, the policy says {} ({expected_percent} %) to {}",
-                            e.now.0,
-                            e.now.until(obs.start_at),
+                            "{ticket} cancelled at {} ({}): refund {refund} ({share}) to {payment}, the policy says {} ({expected_percent} %) to {}",
+                            when(e.now),
+                            to_start(e.now.until(obs.start_at)),
                             cents(expected_refund),
                             last_payment
                                 .map_or("nothing".to_owned(), |payment| payment.to_string()),
@@ -1117,7 +1196,10 @@ impl Observer {
                 if *named != obs.owner {
                     return violation(
                         AUTHORIZED_ONLY,
-                        format!("{ticket} cancelled for {named:?}, owned by {:?}", obs.owner),
+                        format!(
+                            "{ticket} cancelled for customer {}, owned by customer {}",
+                            named.0, obs.owner.0
+                        ),
                     );
                 }
                 obs.refunds.push((*payment, *refund));
@@ -1135,7 +1217,7 @@ impl Observer {
         if e.actor != expected {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("{ticket}: {:?} by {:?}", e.event, e.actor),
+                format!("{ticket}: {} by {}", variant_name(&e.event), e.actor),
             );
         }
         if free_seat
@@ -1158,7 +1240,10 @@ impl Observer {
                 if e.actor != Actor::Customer(*buyer) {
                     return violation(
                         AUTHORIZED_ONLY,
-                        format!("resale {} started by {:?} for {buyer:?}", resale.0, e.actor),
+                        format!(
+                            "resale {} started by {} for customer {}",
+                            resale.0, e.actor, buyer.0
+                        ),
                     );
                 }
                 self.resales.insert(
@@ -1180,7 +1265,12 @@ impl Observer {
         if e.actor != Actor::Service {
             return violation(
                 AUTHORIZED_ONLY,
-                format!("resale {}: {:?} by {:?}", resale.0, e.event, e.actor),
+                format!(
+                    "resale {}: {} by {}",
+                    resale.0,
+                    variant_name(&e.event),
+                    e.actor
+                ),
             );
         }
         if let Some(obs) = self.resales.get_mut(&resale) {
@@ -1351,8 +1441,9 @@ impl Observer {
             let found = violation(
                 QUOTE_MATCHES_TIER,
                 format!(
-                    "the gateway was asked to authorize {amount} on {:?}; the quote is {expected:?}",
-                    call.key.payment
+                    "the gateway was asked to authorize {amount} on {}; the quote is {}",
+                    call.key.payment,
+                    expected.map_or("unknown".to_owned(), |total| total.to_string())
                 ),
             );
             self.fail(found);
@@ -1375,7 +1466,7 @@ impl Observer {
                 Answer::Accepted { new: true } => {
                     let found = violation(
                         AUTHORIZED_ONLY,
-                        format!("an adversarial move was accepted and recorded: {msg:?}"),
+                        format!("an adversarial move was accepted and recorded: {msg}"),
                     );
                     self.fail(found);
                     None
@@ -1599,7 +1690,7 @@ impl Expected {
             let same = match folded.next() {
                 Some((expected, _)) if *expected != stream => {
                     return Some(format!(
-                        "it holds {stream} where the log has {expected:?} next"
+                        "it holds {stream} where the log has {expected} next"
                     ));
                 }
                 None => return Some(format!("it holds {stream}, which the log does not")),
@@ -1650,9 +1741,13 @@ impl Expected {
                 .iter()
                 .find(|(timer, at)| !host.armed_timers().any(|armed| armed == (*timer, *at)));
             return Some(format!(
-                "it armed {} timers where the log implies {} (first missing: {missing:?})",
+                "it armed {} timers where the log implies {}{}",
                 host.armed_timers().count(),
-                self.timers.len()
+                self.timers.len(),
+                missing.map_or(String::new(), |(timer, at)| format!(
+                    " (first missing: {timer} at {})",
+                    when(*at)
+                ))
             ));
         }
         None
@@ -1693,7 +1788,7 @@ impl Observer {
             for (order, obs) in stuck.iter().take(8) {
                 let _ = write!(
                     message,
-                    " order {} is {:?}, waiting for {}; its last message sent was {};",
+                    " order {} is {}, waiting for {}; its last message sent was {};",
                     order.0,
                     obs.status,
                     waits_for(obs.status),
@@ -1709,7 +1804,7 @@ impl Observer {
         {
             return Err(Violation::new(
                 SAGAS_TERMINATE,
-                format!("resale {} is {:?}", resale.0, obs.status),
+                format!("resale {} is {}", resale.0, obs.status),
             ));
         }
         // no_stale_holds
@@ -1722,7 +1817,7 @@ impl Observer {
                 return Err(Violation::new(
                     NO_STALE_HOLDS,
                     format!(
-                        "section {:?} still holds seats for order {}",
+                        "{} still holds seats for order {}",
                         layout.sections[index], order.0
                     ),
                 ));
@@ -1762,7 +1857,7 @@ impl Observer {
                     return Err(Violation::new(
                         OWED_MONEY_SETTLED,
                         format!(
-                            "{payment}: {operation:?} was asked and the gateway never paid it ({} attempt(s) on its ledger)",
+                            "{payment}: the {operation} was asked and the gateway never paid it ({} attempt(s) on its ledger)",
                             ledger.calls.range(first..=last).count()
                         ),
                     ));
@@ -1783,7 +1878,7 @@ impl Observer {
                 return Err(Violation::new(
                     COMPENSATION_COMPLETE,
                     format!(
-                        "order {} ended {:?} but its seats are {:?}",
+                        "order {} ended {} but its seats are {:?}",
                         order.0, obs.status, hold.state
                     ),
                 ));
@@ -1793,7 +1888,7 @@ impl Observer {
                 return Err(Violation::new(
                     COMPENSATION_COMPLETE,
                     format!(
-                        "order {} ended {:?} but the gateway shows {account}",
+                        "order {} ended {} but the gateway shows {account}",
                         order.0, obs.status
                     ),
                 ));
@@ -1816,8 +1911,9 @@ impl Observer {
                 return Err(Violation::new(
                     MONEY_CONSERVED,
                     format!(
-                        "{payment}: the gateway holds {} net, the tickets say we keep {keep} ({account})",
-                        account.net()
+                        "{payment}: the gateway holds {} net, the tickets say we keep {} ({account})",
+                        signed_money(account.net()),
+                        signed_money(keep)
                     ),
                 ));
             }
@@ -1826,7 +1922,10 @@ impl Observer {
             if *keep != 0 && !ledger.accounts.contains_key(payment) {
                 return Err(Violation::new(
                     MONEY_CONSERVED,
-                    format!("{payment}: we keep {keep}, the gateway holds nothing"),
+                    format!(
+                        "{payment}: we keep {}, the gateway holds nothing",
+                        signed_money(*keep)
+                    ),
                 ));
             }
         }
@@ -1848,7 +1947,7 @@ impl Observer {
             if ours != theirs {
                 return Err(Violation::new(
                     LEDGER_AGREES,
-                    format!("{payment}: our records say {ours:?}, the gateway's ledger {theirs:?}"),
+                    format!("{payment}: our records say {ours}, the gateway's ledger {theirs}"),
                 ));
             }
         }
@@ -1919,4 +2018,37 @@ fn read_model_difference(expected: &ReadModels, found: &ReadModels) -> String {
     }
 
     "the models agree; the streams each has applied differ".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violation_texts_say_times_money_and_states_in_words() {
+        assert_eq!(to_start(86_190_849), "23:56:30.849 before the start");
+        assert_eq!(to_start(-1_500), "00:00:01.500 after the start");
+        assert_eq!(
+            to_start(3 * 86_400_000 + 89_999),
+            "3d 00:01:29.999 before the start"
+        );
+        assert_eq!(signed_money(2000), "20.00");
+        assert_eq!(signed_money(-350), "-3.50");
+        assert_eq!(seat_state(Some(1)), "held");
+        assert_eq!(seat_state(None), "free");
+        let paid = PayObs {
+            authorized: Money(2666),
+            captured: Money(2666),
+            voided: true,
+            ..PayObs::default()
+        };
+        assert_eq!(
+            paid.to_string(),
+            "authorized 26.66, captured 26.66, refunded 0.00, paid out 0.00, voided"
+        );
+        assert_eq!(
+            when(Timestamp(crate::layout::EPOCH_MS + 301_501)),
+            "00:05:01.501"
+        );
+    }
 }

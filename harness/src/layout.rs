@@ -11,6 +11,7 @@ use std::fmt;
 
 use turnstile_core::inventory::seating::SeatLabels;
 use turnstile_core::payment::{GatewayKey, GatewayOutcome};
+use turnstile_core::read_models::DomainEvent;
 use turnstile_core::show::{SectionKind, SectionSpec, ShowCommand};
 use turnstile_core::{
     CommandId, CustomerId, Money, OrganizerId, SectionKey, ShowId, TicketId, Timer, Timestamp,
@@ -25,6 +26,50 @@ pub const EPOCH_MS: u64 = 1_767_225_600_000;
 #[inline]
 pub fn clock<S: System>(ctx: &Ctx<'_, S>) -> Timestamp {
     Timestamp(EPOCH_MS + ctx.now_ms())
+}
+
+/// A duration as a clock reads: `00:29:07.594`, with days in front past the first.
+pub fn span(ms: u64) -> String {
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    let (h, m, s, milli) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1_000 % 60,
+        rest % 1_000,
+    );
+    if days > 0 {
+        format!("{days}d {h:02}:{m:02}:{s:02}.{milli:03}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}.{milli:03}")
+    }
+}
+
+/// A moment of a run on its virtual clock, as every human line shows it (`00:05:01.501`:
+/// the time since the run began).
+pub fn when(at: Timestamp) -> String {
+    span(at.0.saturating_sub(EPOCH_MS))
+}
+
+/// The name of a domain event (`SeatsReserved`), without its fields.
+pub fn event_name(event: &DomainEvent) -> String {
+    match event {
+        DomainEvent::Show(e) => variant_name(&e.event),
+        DomainEvent::Inventory(e) => variant_name(&e.event),
+        DomainEvent::Order(e) => variant_name(&e.event),
+        DomainEvent::Payment(e) => variant_name(&e.event),
+        DomainEvent::Ticket(e) => variant_name(&e.event),
+        DomainEvent::Resale(e) => variant_name(&e.event),
+    }
+}
+
+/// The variant of an enum as its derived `Debug` names it, without its fields.
+pub fn variant_name(value: &impl fmt::Debug) -> String {
+    let mut debug = format!("{value:?}");
+    let end = debug
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(debug.len());
+    debug.truncate(end);
+    debug
 }
 
 /// The engine's `System` with the ticketing world's messages, timers, workload events

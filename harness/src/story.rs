@@ -12,7 +12,6 @@
 use std::fmt::Write as _;
 
 use turnstile_core::SectionKey;
-use turnstile_core::read_models::DomainEvent;
 use turnstile_host::{Change, Service};
 use turnstile_sim::{Failure, NO_CAUSE, NodeId, Trace};
 
@@ -57,18 +56,7 @@ pub fn inventory_name(layout: &Layout, key: SectionKey) -> String {
 
 /// Virtual time as a clock: `00:29:07.594`, with days in front past the first.
 pub fn clock(ms: u64) -> String {
-    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
-    let (h, m, s, milli) = (
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1_000 % 60,
-        rest % 1_000,
-    );
-    if days > 0 {
-        format!("{days}d {h:02}:{m:02}:{s:02}.{milli:03}")
-    } else {
-        format!("{h:02}:{m:02}:{s:02}.{milli:03}")
-    }
+    crate::layout::span(ms)
 }
 
 /// A duration since the story began: `+0.021s`, `+4m05.3s`, `+2h10m`.
@@ -113,7 +101,7 @@ fn replace_wrapped(text: &str, name: &str, render: impl Fn(u64) -> String) -> St
 }
 
 /// A `Debug` line made readable: money in units, timestamps on the virtual clock, ids
-/// by name (`order 5`, `ticket 5/1`, `section 1/0`, `customer 3`, `show 1`).
+/// by name (`order 5`, `ticket 5.1`, `section 1/0`, `customer 3`, `show 1`).
 pub fn humanize(text: &str) -> String {
     let mut text = text.to_owned();
     // The compound ids first, while their parts are still in Debug form.
@@ -130,7 +118,10 @@ pub fn humanize(text: &str) -> String {
                 .filter(|part| !part.is_empty())
                 .collect();
             let [first, second] = numbers[..] else { break };
-            let replacement = format!("{to}{first}/{second}");
+            let replacement = match to {
+                "ticket " => format!("{to}{first}.{second}"),
+                _ => format!("{to}{first}/{second}"),
+            };
             text.replace_range(at..at + from.len() + close + 2, &replacement);
         }
     }
@@ -457,25 +448,13 @@ fn recorded(world: &Ticketing, node: u32, step: u64) -> Vec<String> {
     if store.steps.len() != store.entries.len() {
         return Vec::new(); // An untraced run kept no steps.
     }
-    let name = |event: &dyn std::fmt::Debug| {
-        let text = format!("{event:?}");
-        let end = text.find([' ', '{', '(']).unwrap_or(text.len());
-        text[..end].to_owned()
-    };
     let mut out = Vec::new();
     for (entry, at) in store.entries.iter().zip(&store.steps) {
         if *at != step {
             continue;
         }
         if let Change::Event(published) = &entry.change {
-            out.push(match &published.event {
-                DomainEvent::Show(r) => name(&r.event),
-                DomainEvent::Inventory(r) => name(&r.event),
-                DomainEvent::Order(r) => name(&r.event),
-                DomainEvent::Payment(r) => name(&r.event),
-                DomainEvent::Ticket(r) => name(&r.event),
-                DomainEvent::Resale(r) => name(&r.event),
-            });
+            out.push(crate::layout::event_name(&published.event));
         }
     }
     out
@@ -521,7 +500,7 @@ mod tests {
         let line = "SeatsReserved { order: OrderId(2561), seats: [], total: Money(15996), at: Timestamp(1767225602101) } in SectionKey { show: ShowId(1), section: SectionIndex(0) } for TicketId { order: OrderId(7), index: 1 }";
         assert_eq!(
             humanize(line),
-            "SeatsReserved { order: order 2561, seats: [], total: 159.96, at: 00:00:02.101 } in section 1/0 for ticket 7/1"
+            "SeatsReserved { order: order 2561, seats: [], total: 159.96, at: 00:00:02.101 } in section 1/0 for ticket 7.1"
         );
         assert_eq!(clock(1_747_594), "00:29:07.594");
         assert_eq!(clock(86_400_000 + 5), "1d 00:00:00.005");
