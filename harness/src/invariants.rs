@@ -228,14 +228,15 @@ fn to_start(until: i128) -> String {
     }
 }
 
-/// A seat's state as the observer codes it (0 free, 1 held, 2 sold, 3 blocked), in words.
+/// A seat's state as the observer codes it, in words (`None`: no such seat).
 fn seat_state(state: Option<u8>) -> &'static str {
     match state {
-        Some(0) | None => "free",
-        Some(1) => "held",
-        Some(2) => "sold",
-        Some(3) => "blocked",
+        Some(SEAT_FREE) => "free",
+        Some(SEAT_HELD) => "held",
+        Some(SEAT_SOLD) => "sold",
+        Some(SEAT_BLOCKED) => "blocked",
         Some(_) => "in an unknown state",
+        None => "not a seat of the section",
     }
 }
 
@@ -1054,11 +1055,11 @@ impl Observer {
                         return violation(
                             NO_DOUBLE_SEAT,
                             format!(
-                                "{ticket} for seat {} of {section}, already held by {}",
+                                "{ticket} for seat {} of {section}, {}",
                                 seat.0,
                                 match other {
-                                    Some(Some(held)) => held.to_string(),
-                                    _ => "a seat the section does not have".to_owned(),
+                                    Some(Some(held)) => format!("already held by {held}"),
+                                    _ => "which the section does not have".to_owned(),
                                 }
                             ),
                         );
@@ -2035,7 +2036,8 @@ mod tests {
         assert_eq!(signed_money(2000), "20.00");
         assert_eq!(signed_money(-350), "-3.50");
         assert_eq!(seat_state(Some(1)), "held");
-        assert_eq!(seat_state(None), "free");
+        assert_eq!(seat_state(Some(SEAT_FREE)), "free");
+        assert_eq!(seat_state(None), "not a seat of the section");
         let paid = PayObs {
             authorized: Money(2666),
             captured: Money(2666),
