@@ -1108,3 +1108,62 @@ fn an_expiry_that_fires_before_its_deadline_changes_nothing_and_a_second_cancell
     world.settle();
     assert_eq!(order_events(&world), noted, "noted once");
 }
+
+#[test]
+fn a_reserve_answer_landing_after_the_catalog_learned_of_the_cancellation_ends_the_order_at_once() {
+    // Pins down: Reserving, the show cancelled in the order service's catalog but its own notice not yet delivered, + SeatsReserved → Cancelled at once with the seats released, never Reserved (one hop later the notice would end it the same way, so only "never Reserved" tells).
+    use turnstile_core::order::{OrderEvent, Undo};
+    let answer_or_notice = |message: &Message| {
+        matches!(
+            message,
+            Message::Order {
+                body: OrderCommand::SeatsReserved { .. } | OrderCommand::ShowCancelled,
+                ..
+            }
+        )
+    };
+    let mut world = order_at(Stage::Reserving);
+    // The inventory reserves; its answer waits.
+    world.park = Some(Box::new(answer_or_notice));
+    world.unpark_all();
+    world.settle();
+    // The show is cancelled: the catalog knows at once, the order's own notice waits.
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Reserving));
+    // The reserve answer lands first.
+    world.park = Some(Box::new(|message: &Message| {
+        matches!(
+            message,
+            Message::Order {
+                body: OrderCommand::ShowCancelled,
+                ..
+            }
+        )
+    }));
+    world.unpark_all();
+    world.settle();
+    assert!(
+        !world.orders[&ORDER]
+            .log()
+            .iter()
+            .any(|recorded| matches!(recorded.event, OrderEvent::Reserved { .. })),
+        "no step towards payment"
+    );
+    assert_eq!(
+        last_order_event(&world),
+        OrderEvent::Ended {
+            status: OrderStatus::Cancelled,
+            cause: EndCause::ShowCancelled,
+            undo: Undo {
+                release: true,
+                ..Undo::default()
+            },
+        }
+    );
+    world.park = None;
+    world.unpark_all();
+    world.settle();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Cancelled));
+    assert_nothing_sold(&world);
+}
