@@ -1167,3 +1167,53 @@ fn a_reserve_answer_landing_after_the_catalog_learned_of_the_cancellation_ends_t
     assert_eq!(world.order_status(ORDER), Some(OrderStatus::Cancelled));
     assert_nothing_sold(&world);
 }
+
+#[test]
+fn a_confirm_refused_because_the_show_started_releases_the_live_hold_at_once() {
+    // Pins down: Confirming + ConfirmRejected for a reason other than AlreadyConfirmed (here ShowStarted, the hold still live) → the order ends releasing its seats then, not at the hold's expiry minutes later (and voids its authorization).
+    use turnstile_core::order::{OrderEvent, Undo};
+    let start = T0.plus(15 * MINUTE_MS);
+    let mut world = MiniWorld::with_show(start, vec![general(CAPACITY, 5_000)]);
+    world.park = Some(Box::new(|message: &Message| {
+        matches!(
+            message,
+            Message::Inventory {
+                body: InventoryCommand::Confirm { .. },
+                ..
+            }
+        )
+    }));
+    world.initiate(ALICE, ORDER, 2, None).unwrap();
+    world.settle();
+    world.pay(ALICE, ORDER).unwrap();
+    world.settle();
+    assert_eq!(world.order_status(ORDER), Some(OrderStatus::Confirming));
+    // The show starts while the confirmation is on its way; the hold is still live.
+    world.now = start;
+    world.park = None;
+    world.unpark_all();
+    world.settle();
+    let Some(OrderEvent::Ended { undo, .. }) = world.orders[&ORDER]
+        .log()
+        .iter()
+        .rev()
+        .map(|recorded| recorded.event.clone())
+        .find(|event| matches!(event, OrderEvent::Ended { .. }))
+    else {
+        panic!("the order ended: {:?}", world.order_status(ORDER));
+    };
+    assert_eq!(
+        undo,
+        Undo {
+            release: true,
+            void: true,
+            ..Undo::default()
+        }
+    );
+    let counts = world.inventory(0).counts();
+    assert_eq!(
+        (counts.reserved, counts.sold),
+        (0, 0),
+        "released at once, before the hold's expiry"
+    );
+}
