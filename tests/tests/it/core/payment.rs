@@ -671,3 +671,73 @@ fn a_payout_to_a_reseller_is_not_a_refund() {
     .new_event();
     assert_eq!(host.state().status(), Some(PaymentStatus::Refunded));
 }
+
+#[test]
+fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_once_settled() {
+    // Pins down (found by mutation testing): a Void asked while the authorization is in flight is recorded once (a second asks nothing) and the void call leaves when the approval lands; an approval nobody wants voided asks no void; a Void after the payment was voided or failed changes nothing and is not an error; a payout may take exactly what is refundable.
+    let authorize = PaymentCommand::Authorize {
+        payment: PAYMENT,
+        customer: CustomerId(1),
+        amount: AMOUNT,
+        method: PaymentMethod { token: 1 },
+    };
+    let is_void = |call: &GatewayCall| call.request == GatewayRequest::Void;
+
+    // Wanted while pending: asked once, sent when the authorization lands.
+    let mut host = Host::<Payment>::default();
+    service(&mut host, authorize.clone()).new_event();
+    assert_eq!(
+        service(&mut host, PaymentCommand::Void).new_event(),
+        PaymentEvent::VoidRequested
+    );
+    assert_eq!(service(&mut host, PaymentCommand::Void), Outcome::Ignored);
+    let Outcome::New(_, effects) = reply(
+        &mut host,
+        key(Operation::Authorize, 0),
+        GatewayOutcome::Approved,
+    ) else {
+        panic!("the approval is recorded");
+    };
+    assert_eq!(calls(&effects).iter().filter(|c| is_void(c)).count(), 1);
+    reply(&mut host, key(Operation::Void, 0), GatewayOutcome::Approved).new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Voided));
+    assert_eq!(service(&mut host, PaymentCommand::Void), Outcome::Ignored);
+
+    // Not wanted: the approval asks no void.
+    let mut host = Host::<Payment>::default();
+    service(&mut host, authorize.clone()).new_event();
+    let Outcome::New(_, effects) = reply(
+        &mut host,
+        key(Operation::Authorize, 0),
+        GatewayOutcome::Approved,
+    ) else {
+        panic!("the approval is recorded");
+    };
+    assert!(!calls(&effects).iter().any(is_void), "{effects:?}");
+
+    // Declined: the payment failed, and a void changes nothing.
+    let mut host = Host::<Payment>::default();
+    service(&mut host, authorize).new_event();
+    reply(
+        &mut host,
+        key(Operation::Authorize, 0),
+        GatewayOutcome::Declined,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Failed));
+    assert_eq!(service(&mut host, PaymentCommand::Void), Outcome::Ignored);
+
+    // A payout of everything refundable is allowed.
+    let mut host = captured();
+    service(
+        &mut host,
+        PaymentCommand::Payout {
+            payout: PayoutId {
+                resale: turnstile_core::ResaleId(1),
+            },
+            amount: AMOUNT,
+            to: CustomerId(2),
+        },
+    )
+    .new_event();
+}
