@@ -741,3 +741,42 @@ fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_onc
     )
     .new_event();
 }
+
+#[test]
+fn a_late_answer_to_an_earlier_attempt_is_ignored_while_the_retry_is_in_flight() {
+    // Pins down (found by mutation testing): a reply carries its attempt; once a declined refund went out again as attempt 1, an approval of attempt 0 arriving late settles nothing (the gateway's answer to attempt 1 does).
+    let mut host = captured();
+    let refund = refund_id(0);
+    let operation = Operation::Refund(refund);
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund,
+            amount: AMOUNT,
+        },
+    )
+    .new_event();
+    let event = reply(&mut host, key(operation, 0), GatewayOutcome::Declined).new_event();
+    let PaymentEvent::RetryScheduled { at, .. } = event else {
+        panic!("expected a scheduled retry, got {event:?}");
+    };
+    host.send(&(), Actor::System, at, PaymentCommand::RetryDue)
+        .new_event();
+    let answer = |attempt| PaymentCommand::GatewayReplied {
+        key: key(operation, attempt),
+        outcome: GatewayOutcome::Approved,
+    };
+    assert_eq!(
+        host.send(&(), Actor::Service, at, answer(0)),
+        Outcome::Ignored,
+        "attempt 0 is over"
+    );
+    assert_eq!(host.state().status(), Some(PaymentStatus::Captured));
+    assert_eq!(
+        host.send(&(), Actor::Service, at, answer(1)).new_event(),
+        PaymentEvent::Refunded {
+            refund,
+            amount: AMOUNT
+        }
+    );
+}
