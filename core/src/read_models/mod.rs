@@ -89,23 +89,8 @@ pub struct Sequencer {
 }
 
 impl Sequencer {
-    /// Take `published` in; call `fold` for every event that is now next in its stream.
-    pub fn accept(&mut self, published: Published, fold: impl FnMut(StreamId, &DomainEvent)) {
-        self.accept_ref(&published, fold);
-    }
-
-    /// [`Sequencer::accept`] by reference: `published` is cloned only when it has to
-    /// wait for a gap to fill.
-    pub fn accept_ref(&mut self, published: &Published, fold: impl FnMut(StreamId, &DomainEvent)) {
-        self.accept_with(
-            published.stream,
-            published.version,
-            &published.event,
-            || published.clone(),
-            fold,
-        );
-    }
-
+    /// Takes `version` of `stream` in; calls `fold` for every event that is now next in
+    /// its stream (`keep` makes the copy that waits for a gap to fill).
     fn accept_with(
         &mut self,
         stream: StreamId,
@@ -169,40 +154,6 @@ impl Sequencer {
     /// How many events wait for a gap to fill.
     pub fn waiting(&self) -> usize {
         self.waiting.values().map(BTreeMap::len).sum()
-    }
-}
-
-/// A projection behind a sequencer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Projector<P> {
-    sequencer: Sequencer,
-    model: P,
-}
-
-impl<P: Projection + Default> Projector<P> {
-    /// An empty projector.
-    pub fn new() -> Projector<P> {
-        Projector {
-            sequencer: Sequencer::default(),
-            model: P::default(),
-        }
-    }
-
-    /// Take in one published event (in any order, any number of times).
-    pub fn observe(&mut self, published: Published) {
-        let model = &mut self.model;
-        self.sequencer
-            .accept(published, |stream, event| model.apply(stream, event));
-    }
-
-    /// The model, for queries.
-    pub fn model(&self) -> &P {
-        &self.model
-    }
-
-    /// The sequencer, for progress.
-    pub fn sequencer(&self) -> &Sequencer {
-        &self.sequencer
     }
 }
 
