@@ -303,7 +303,18 @@ mod tests {
             !models.has_seen(StreamId::Order(OrderId(8)), 1),
             "another stream"
         );
+        // What a mirror of the models stores per stream (found by mutation testing):
+        // the last version folded in, and how many wait behind a gap.
+        assert_eq!(models.applied(stream), 1);
+        assert_eq!(models.sequencer.waiting(), 1);
         models.observe(published(7, 2));
         assert!(models.has_seen(stream, 2) && models.has_seen(stream, 3));
+        assert_eq!(
+            models.applied(stream),
+            3,
+            "the gap filled, the waiting one folded"
+        );
+        assert_eq!(models.sequencer.waiting(), 0);
+        assert_eq!(models.applied(StreamId::Order(OrderId(8))), 0, "never seen");
     }
 }
