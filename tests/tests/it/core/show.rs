@@ -385,3 +385,26 @@ fn the_same_show_command_id_repeats_or_conflicts() {
     );
     assert_eq!(status(&host), ShowStatus::Published);
 }
+
+#[test]
+fn a_show_may_have_as_many_sections_as_the_limit_and_not_one_more() {
+    // Pins down (found by mutation testing): SECTIONS_MAX sections are accepted, one more is TooManySections.
+    use turnstile_core::show::SECTIONS_MAX;
+    let sections = |count: usize| vec![general(1, 1_000); count];
+    let mut host = Host::<Show>::default();
+    assert_eq!(
+        by_organizer(
+            &mut host,
+            T0,
+            create("Gala", START, sections(SECTIONS_MAX + 1))
+        )
+        .rejection(),
+        ShowError::TooManySections
+    );
+    let ShowEvent::Created { sections, .. } =
+        by_organizer(&mut host, T0, create("Gala", START, sections(SECTIONS_MAX))).new_event()
+    else {
+        panic!("a show is created first");
+    };
+    assert_eq!(sections.len(), SECTIONS_MAX);
+}
