@@ -11,11 +11,11 @@
 
 use std::fmt::Write as _;
 
-use turnstile_core::SectionKey;
+use turnstile_core::{SectionKey, Timestamp};
 use turnstile_host::{Change, Service};
 use turnstile_sim::{Failure, NO_CAUSE, NodeId, Trace};
 
-use crate::layout::{EPOCH_MS, FLUSH_LINE, Layout, RESEND_LINE, Role, is_numbered};
+use crate::layout::{FLUSH_LINE, Layout, RESEND_LINE, Role, is_numbered, span, when};
 use crate::world::Ticketing;
 
 /// At most this many lines of causal story are printed (the latest ones).
@@ -52,11 +52,6 @@ pub fn inventory_name(layout: &Layout, key: SectionKey) -> String {
         .and_then(|plan| plan.sections.get(key.section.0 as usize))
         .map_or_else(|| key.section.0.to_string(), |spec| spec.name.clone());
     format!("inventory {}/{}", key.show.0, section)
-}
-
-/// Virtual time as a clock: `00:29:07.594`, with days in front past the first.
-pub fn clock(ms: u64) -> String {
-    crate::layout::span(ms)
 }
 
 /// A duration since the story began: `+0.021s`, `+4m05.3s`, `+2h10m`.
@@ -105,9 +100,9 @@ fn replace_wrapped(text: &str, name: &str, render: impl Fn(u64) -> String) -> St
 pub fn humanize(text: &str) -> String {
     let mut text = text.to_owned();
     // The compound ids first, while their parts are still in Debug form.
-    for (from, to) in [
-        ("SectionKey { show: ShowId(", "section "),
-        ("TicketId { order: OrderId(", "ticket "),
+    for (from, to, between) in [
+        ("SectionKey { show: ShowId(", "section ", '/'),
+        ("TicketId { order: OrderId(", "ticket ", '.'),
     ] {
         while let Some(at) = text.find(from) {
             let after = &text[at + from.len()..];
@@ -118,17 +113,14 @@ pub fn humanize(text: &str) -> String {
                 .filter(|part| !part.is_empty())
                 .collect();
             let [first, second] = numbers[..] else { break };
-            let replacement = match to {
-                "ticket " => format!("{to}{first}.{second}"),
-                _ => format!("{to}{first}/{second}"),
-            };
+            let replacement = format!("{to}{first}{between}{second}");
             text.replace_range(at..at + from.len() + close + 2, &replacement);
         }
     }
     let text = replace_wrapped(&text, "Money(", |cents| {
         format!("{}.{:02}", cents / 100, cents % 100)
     });
-    let text = replace_wrapped(&text, "Timestamp(", |ms| clock(ms.saturating_sub(EPOCH_MS)));
+    let text = replace_wrapped(&text, "Timestamp(", |ms| when(Timestamp(ms)));
     let text = replace_wrapped(&text, "OrderId(", |id| format!("order {id}"));
     let text = replace_wrapped(&text, "ShowId(", |id| format!("show {id}"));
     let text = replace_wrapped(&text, "CustomerId(", |id| format!("customer {id}"));
@@ -312,7 +304,7 @@ pub fn world_lines(world: &Ticketing) -> Vec<String> {
         out.push(format!(
             "show {} starts at {}: {}",
             plan.show.0,
-            clock(plan.start_at.0.saturating_sub(EPOCH_MS)),
+            when(plan.start_at),
             sections.join(", ")
         ));
     }
@@ -423,7 +415,7 @@ pub fn causal_story(world: &Ticketing, trace: &Trace, failure: &Failure) -> (Vec
         };
         let mut text = format!(
             "{} {:>10}  {kind:<9} {arrow:<30} {}",
-            clock(time),
+            span(time),
             delta(time - start_ms),
             humanize(detail)
         );
@@ -471,7 +463,7 @@ pub fn tell(world: &Ticketing, trace: &Trace, failure: &Failure) -> String {
         out,
         "  what            {} at {} (step {}): {}",
         failure.violation.invariant,
-        clock(failure.time_ms),
+        span(failure.time_ms),
         failure.step,
         humanize(&failure.violation.message)
     );
@@ -502,8 +494,8 @@ mod tests {
             humanize(line),
             "SeatsReserved { order: order 2561, seats: [], total: 159.96, at: 00:00:02.101 } in section 1/0 for ticket 7.1"
         );
-        assert_eq!(clock(1_747_594), "00:29:07.594");
-        assert_eq!(clock(86_400_000 + 5), "1d 00:00:00.005");
+        assert_eq!(span(1_747_594), "00:29:07.594");
+        assert_eq!(span(86_400_000 + 5), "1d 00:00:00.005");
         assert_eq!(delta(21), "+0.021s");
         assert_eq!(delta(245_300), "+4m05.3s");
     }

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 use turnstile_sim::{EventKind, Failure, NO_CAUSE, NodeId, Trace};
 
-use crate::story::{clock, humanize, node_name, story_events};
+use crate::layout::span;
+use crate::story::{humanize, node_name, story_events};
 use crate::world::Ticketing;
 
 const LANE_PX: usize = 96;
@@ -79,7 +80,7 @@ pub fn html(world: &Ticketing, trace: &Trace, failure: Option<&Failure>, title: 
                 "<p class=\"verdict fail\" id=\"failure\">FAIL: {} at {} (step {}): {} \
                  <a href=\"#failing\">(the failing step)</a></p>",
                 escape(failure.violation.invariant),
-                clock(failure.time_ms),
+                span(failure.time_ms),
                 failure.step,
                 escape(&humanize(&failure.violation.message))
             );
@@ -132,7 +133,7 @@ pub fn html(world: &Ticketing, trace: &Trace, failure: Option<&Failure>, title: 
         );
         let text = escape(&format!(
             "{}  {}",
-            clock(entry.time_ms),
+            span(entry.time_ms),
             humanize(
                 lines[index]
                     .split_once("ms ")
@@ -149,7 +150,7 @@ pub fn html(world: &Ticketing, trace: &Trace, failure: Option<&Failure>, title: 
                 out,
                 "<text class=\"t\" x=\"4\" y=\"{}\">{}</text>",
                 y + 4,
-                clock(entry.time_ms)
+                span(entry.time_ms)
             );
         }
         if entry.kind == EventKind::Heal {
