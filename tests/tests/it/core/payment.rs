@@ -84,6 +84,21 @@ fn captured() -> Host<Payment> {
     host
 }
 
+/// A captured payment with a refund of all of it asked (the gateway not answered yet).
+fn refund_asked() -> (Host<Payment>, RefundId) {
+    let mut host = captured();
+    let refund = refund_id(0);
+    service(
+        &mut host,
+        PaymentCommand::Refund {
+            refund,
+            amount: AMOUNT,
+        },
+    )
+    .new_event();
+    (host, refund)
+}
+
 /// The gateway calls among `effects`.
 fn calls(effects: &[Effect]) -> Vec<turnstile_core::payment::GatewayCall> {
     effects
@@ -336,17 +351,8 @@ fn an_unknown_outcome_is_resolved_by_a_status_query_on_the_same_key() {
 #[test]
 fn a_declined_refund_is_retried_under_the_same_id_with_a_doubling_backoff_until_paid() {
     // Pins down: SPEC's never-abandon rule: a declined refund keeps its refund id, goes again with the next attempt's key after 1 s, 2 s, 4 s … capped at 10 minutes (30 declines: no giving up), the payment's retry timer follows the schedule, a timer firing early sends nothing, and the refund is paid once the gateway approves.
-    let mut host = captured();
-    let refund = refund_id(0);
+    let (mut host, refund) = refund_asked();
     let operation = Operation::Refund(refund);
-    service(
-        &mut host,
-        PaymentCommand::Refund {
-            refund,
-            amount: AMOUNT,
-        },
-    )
-    .new_event();
     let mut now = T0;
     let mut waits = Vec::new();
     for attempt in 0..30 {
@@ -416,17 +422,8 @@ fn a_declined_refund_is_retried_under_the_same_id_with_a_doubling_backoff_until_
 #[test]
 fn a_status_query_the_gateway_cannot_answer_is_asked_again_after_a_backoff() {
     // Pins down: an unknown outcome sends a status query at once; if the gateway cannot tell either, the same key's status is asked again after the backoff (not in a tight loop), a late "unknown" meanwhile changes nothing, and a definite answer while waiting settles the call.
-    let mut host = captured();
-    let refund = refund_id(0);
+    let (mut host, refund) = refund_asked();
     let operation = Operation::Refund(refund);
-    service(
-        &mut host,
-        PaymentCommand::Refund {
-            refund,
-            amount: AMOUNT,
-        },
-    )
-    .new_event();
     let effects = reply(&mut host, key(operation, 0), GatewayOutcome::Unknown).effects();
     assert_eq!(
         calls(&effects),
@@ -745,17 +742,8 @@ fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_onc
 #[test]
 fn a_late_answer_to_an_earlier_attempt_is_ignored_while_the_retry_is_in_flight() {
     // Pins down (found by mutation testing): a reply carries its attempt; once a declined refund went out again as attempt 1, an approval of attempt 0 arriving late settles nothing (the gateway's answer to attempt 1 does).
-    let mut host = captured();
-    let refund = refund_id(0);
+    let (mut host, refund) = refund_asked();
     let operation = Operation::Refund(refund);
-    service(
-        &mut host,
-        PaymentCommand::Refund {
-            refund,
-            amount: AMOUNT,
-        },
-    )
-    .new_event();
     let event = reply(&mut host, key(operation, 0), GatewayOutcome::Declined).new_event();
     let PaymentEvent::RetryScheduled { at, .. } = event else {
         panic!("expected a scheduled retry, got {event:?}");

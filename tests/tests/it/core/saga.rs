@@ -36,22 +36,31 @@ enum Stage {
     Completed,
 }
 
+/// Park every command to an inventory that `wanted` picks, until unparked.
+fn park_inventory(world: &mut MiniWorld, wanted: fn(&InventoryCommand) -> bool) {
+    world.park = Some(Box::new(
+        move |message: &Message| matches!(message, Message::Inventory { body, .. } if wanted(body)),
+    ));
+}
+
+/// Park every command to an order that `wanted` picks, until unparked.
+fn park_order(world: &mut MiniWorld, wanted: fn(&OrderCommand) -> bool) {
+    world.park = Some(Box::new(
+        move |message: &Message| matches!(message, Message::Order { body, .. } if wanted(body)),
+    ));
+}
+
 /// Drive `ORDER` (Alice, two seats) to `stage`, parking or holding what would move it on.
 fn order_at(stage: Stage) -> MiniWorld {
     let mut world = world();
-    let parks = |world: &mut MiniWorld, wanted: fn(&InventoryCommand) -> bool| {
-        world.park = Some(Box::new(
-            move |message: &Message| matches!(message, Message::Inventory { body, .. } if wanted(body)),
-        ));
-    };
     match stage {
-        Stage::Reserving => parks(&mut world, |body| {
+        Stage::Reserving => park_inventory(&mut world, |body| {
             matches!(body, InventoryCommand::Reserve { .. })
         }),
-        Stage::Extending => parks(&mut world, |body| {
+        Stage::Extending => park_inventory(&mut world, |body| {
             matches!(body, InventoryCommand::Extend { .. })
         }),
-        Stage::Confirming => parks(&mut world, |body| {
+        Stage::Confirming => park_inventory(&mut world, |body| {
             matches!(body, InventoryCommand::Confirm { .. })
         }),
         Stage::Authorizing => {
@@ -871,15 +880,9 @@ fn an_order_whose_payment_lands_after_the_start_is_not_sold() {
     world.settle();
     assert_eq!(world.order_status(ORDER), Some(OrderStatus::Authorizing));
     // The show starts; its phase change to the section is still in flight.
-    world.park = Some(Box::new(|message: &Message| {
-        matches!(
-            message,
-            Message::Inventory {
-                body: InventoryCommand::SetPhase { .. },
-                ..
-            }
-        )
-    }));
+    park_inventory(&mut world, |body| {
+        matches!(body, InventoryCommand::SetPhase { .. })
+    });
     world.now = start;
     world.fire_due_timers();
     world.release_gateway(Scripted::Approve);
@@ -1113,18 +1116,14 @@ fn an_expiry_that_fires_before_its_deadline_changes_nothing_and_a_second_cancell
 fn a_reserve_answer_landing_after_the_catalog_learned_of_the_cancellation_ends_the_order_at_once() {
     // Pins down: Reserving, the show cancelled in the order service's catalog but its own notice not yet delivered, + SeatsReserved → Cancelled at once with the seats released, never Reserved (one hop later the notice would end it the same way, so only "never Reserved" tells).
     use turnstile_core::order::{OrderEvent, Undo};
-    let answer_or_notice = |message: &Message| {
-        matches!(
-            message,
-            Message::Order {
-                body: OrderCommand::SeatsReserved { .. } | OrderCommand::ShowCancelled,
-                ..
-            }
-        )
-    };
     let mut world = order_at(Stage::Reserving);
     // The inventory reserves; its answer waits.
-    world.park = Some(Box::new(answer_or_notice));
+    park_order(&mut world, |body| {
+        matches!(
+            body,
+            OrderCommand::SeatsReserved { .. } | OrderCommand::ShowCancelled
+        )
+    });
     world.unpark_all();
     world.settle();
     // The show is cancelled: the catalog knows at once, the order's own notice waits.
@@ -1132,15 +1131,9 @@ fn a_reserve_answer_landing_after_the_catalog_learned_of_the_cancellation_ends_t
     world.settle();
     assert_eq!(world.order_status(ORDER), Some(OrderStatus::Reserving));
     // The reserve answer lands first.
-    world.park = Some(Box::new(|message: &Message| {
-        matches!(
-            message,
-            Message::Order {
-                body: OrderCommand::ShowCancelled,
-                ..
-            }
-        )
-    }));
+    park_order(&mut world, |body| {
+        matches!(body, OrderCommand::ShowCancelled)
+    });
     world.unpark_all();
     world.settle();
     assert!(
@@ -1174,15 +1167,9 @@ fn a_confirm_refused_because_the_show_started_releases_the_live_hold_at_once() {
     use turnstile_core::order::{OrderEvent, Undo};
     let start = T0.plus(15 * MINUTE_MS);
     let mut world = MiniWorld::with_show(start, vec![general(CAPACITY, 5_000)]);
-    world.park = Some(Box::new(|message: &Message| {
-        matches!(
-            message,
-            Message::Inventory {
-                body: InventoryCommand::Confirm { .. },
-                ..
-            }
-        )
-    }));
+    park_inventory(&mut world, |body| {
+        matches!(body, InventoryCommand::Confirm { .. })
+    });
     world.initiate(ALICE, ORDER, 2, None).unwrap();
     world.settle();
     world.pay(ALICE, ORDER).unwrap();
