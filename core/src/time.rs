@@ -29,20 +29,10 @@ pub const CHANGE_CUTOFF_MS: u64 = 24 * HOUR_MS;
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
-    /// The instant in milliseconds since the epoch.
-    pub const fn ms(self) -> u64 {
-        self.0
-    }
-
     /// `self + duration_ms`, saturating at the end of time (a far-future instant is
     /// still later than every real one, which is all the rules need).
     pub const fn plus(self, duration_ms: u64) -> Timestamp {
         Timestamp(self.0.saturating_add(duration_ms))
-    }
-
-    /// `self − earlier` in ms, or 0 when `earlier` is not earlier.
-    pub const fn since(self, earlier: Timestamp) -> u64 {
-        self.0.saturating_sub(earlier.0)
     }
 
     /// `until − self` in ms as a signed quantity: negative once `until` has passed.

@@ -1107,6 +1107,26 @@ mod random_tests {
     use crate::read_models::{AvailableSeats, DomainEvent, Projection, StreamId, VenueLayout};
     use crate::{CommandId, SectionIndex, ShowId};
 
+    /// A section of `labels.len()` seats: numbered with those labels, or general
+    /// admission of that capacity.
+    fn section_spec(numbered: bool, labels: &[String]) -> SectionSpec {
+        SectionSpec {
+            name: "S".into(),
+            kind: if numbered {
+                SectionKind::Numbered
+            } else {
+                SectionKind::GeneralAdmission
+            },
+            capacity: labels.len() as u32,
+            seat_labels: if numbered {
+                labels.to_vec().into()
+            } else {
+                Default::default()
+            },
+            base_price: Money(100),
+        }
+    }
+
     /// Random command sequences never oversell, keep counts and seat states in step,
     /// leave state unchanged when rejected, replay exactly and agree with the read
     /// models.
@@ -1127,21 +1147,7 @@ mod random_tests {
             let labels: Vec<String> = (0..60)
                 .map(|seat| format!("R{}-{}", seat / 12, seat % 12))
                 .collect();
-            let spec = SectionSpec {
-                name: "S".into(),
-                kind: if numbered {
-                    SectionKind::Numbered
-                } else {
-                    SectionKind::GeneralAdmission
-                },
-                capacity: 60,
-                seat_labels: if numbered {
-                    labels.clone().into()
-                } else {
-                    Default::default()
-                },
-                base_price: Money(100),
-            };
+            let spec = section_spec(numbered, &labels);
             let mut stream = Stream::<Inventory>::new();
             let mut available = AvailableSeats::default();
             let mut layout = VenueLayout::default();
@@ -1258,6 +1264,84 @@ mod random_tests {
                 stream.log().len() > 200,
                 "the sequence must exercise the rules"
             );
+        }
+    }
+
+    /// A sold order with a seat returned, then unsold as a whole (the saga never
+    /// unsells a completed order, but the inventory accepts the sequence, so its read
+    /// models must follow it): only the seats still sold are freed, not the returned
+    /// one that another order bought meanwhile.
+    #[test]
+    fn an_order_unsold_after_a_seat_was_returned_frees_only_the_seats_still_sold() {
+        for numbered in [true, false] {
+            let key = SectionKey {
+                show: ShowId(1),
+                section: SectionIndex(0),
+            };
+            let labels: Vec<String> = (1..=6).map(|seat| format!("A-{seat}")).collect();
+            let spec = section_spec(numbered, &labels);
+            let now = Timestamp(1_000);
+            let reserve = |order, seats: Option<&[&str]>, quantity| InventoryCommand::Reserve {
+                order: OrderId(order),
+                quantity,
+                seats: seats.map(|seats| seats.iter().map(|s| (*s).to_owned()).collect()),
+                initiated_at: now,
+                expires_at: now.plus(60_000),
+            };
+            let (first, returned) = if numbered {
+                (Some(&["A-1", "A-2", "A-3"][..]), Some(&["A-2"][..]))
+            } else {
+                (None, None)
+            };
+            let commands = [
+                InventoryCommand::Initialize {
+                    section: key,
+                    organizer: OrganizerId(3),
+                    start_at: Timestamp(u64::MAX / 2),
+                    spec,
+                },
+                InventoryCommand::SetPhase {
+                    show_version: 3,
+                    phase: SalesPhase::Open,
+                },
+                reserve(1, first, 3),
+                InventoryCommand::Confirm { order: OrderId(1) },
+                InventoryCommand::ReturnSeat {
+                    ticket: crate::TicketId {
+                        order: OrderId(1),
+                        index: 1,
+                    },
+                },
+                reserve(2, returned, 1),
+                InventoryCommand::Confirm { order: OrderId(2) },
+                InventoryCommand::Unsell { order: OrderId(1) },
+            ];
+            let mut stream = Stream::<Inventory>::new();
+            let mut available = AvailableSeats::default();
+            let mut layout = VenueLayout::default();
+            for (index, body) in commands.into_iter().enumerate() {
+                let command = Envelope::new(CommandId(index as u64), Actor::Service, now, body);
+                let handled = stream.handle(&(), &command).expect("accepted");
+                let event = DomainEvent::Inventory(handled.event().expect("recorded").clone());
+                available.apply(StreamId::Inventory(key), &event);
+                layout.apply(StreamId::Inventory(key), &event);
+            }
+            let counts = stream.state().counts();
+            assert_eq!(
+                (counts.sold, counts.available),
+                (1, 5),
+                "numbered: {numbered}"
+            );
+            assert_eq!(available.section(key), Some(counts));
+            if numbered {
+                let map = stream.state().seat_map().unwrap();
+                assert_eq!(layout.states(key), Some(map.states()));
+                assert_eq!(layout.seat_status(key, "A-2"), Some(SeatState::Sold));
+                assert_eq!(layout.seat_status(key, "A-1"), Some(SeatState::Free));
+                assert_eq!(layout.seat_status(key, "Z-9"), None);
+            } else {
+                assert_eq!(layout.states(key), None);
+            }
         }
     }
 }

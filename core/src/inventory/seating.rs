@@ -300,13 +300,6 @@ impl RowSet {
         }
     }
 
-    /// Whether `row` is in the set.
-    pub fn contains(&self, row: usize) -> bool {
-        self.levels[0]
-            .get(row / 64)
-            .is_some_and(|word| word & (1 << (row % 64)) != 0)
-    }
-
     /// The lowest row ≥ `from` in the set.
     pub fn first_from(&self, from: usize) -> Option<usize> {
         let mut level = 0;
@@ -562,6 +555,15 @@ mod tests {
             std::hash::Hasher::finish(&hasher)
         };
         assert_eq!(hash(&rebuilt), hash(&labels));
+        assert_ne!(
+            hash(&SeatLabels::from(vec!["A-1".to_owned()])),
+            hash(&labels)
+        );
+        // Deserialized from the plain list of labels it serializes as.
+        let list = serde::de::value::SeqDeserializer::<_, serde::de::value::Error>::new(
+            labels.iter().cloned(),
+        );
+        assert_eq!(SeatLabels::deserialize(list), Ok(labels.clone()));
         assert_ne!(SeatLabels::from(vec!["A-1".to_owned()]), labels);
         assert_eq!(format!("{labels:?}"), r#"["A-1", "A-2", "B-1"]"#);
         // A bad list says what is wrong, every time it is asked.
@@ -612,15 +614,28 @@ mod tests {
         );
         map.set(&seats, SeatState::Reserved);
         assert_eq!(map.best_available(2), None);
+        // Quantities outside 1..=8 find nothing, however many seats are free.
+        let roomy = SeatMap::new(layout(&[("A", 20)]));
+        assert_eq!(roomy.best_available(0), None);
+        assert_eq!(roomy.best_available(RUN_TRACKED_MAX + 1), None);
+        assert!(roomy.best_available(RUN_TRACKED_MAX).is_some());
     }
 
     #[test]
     fn labels_must_be_row_dash_seat_and_distinct() {
         assert!(SeatLayout::build(&["A1".to_owned()]).is_err());
+        // Both parts non-empty, and at most SEAT_LABEL_BYTES_MAX bytes in all.
+        assert!(SeatLayout::build(&["A-".to_owned()]).is_err());
+        assert!(SeatLayout::build(&["-1".to_owned()]).is_err());
+        let longest = format!("{}-1", "R".repeat(SEAT_LABEL_BYTES_MAX - 2));
+        assert!(SeatLayout::build(std::slice::from_ref(&longest)).is_ok());
+        assert!(SeatLayout::build(&[format!("R{longest}")]).is_err());
         assert!(SeatLayout::build(&["A-1".to_owned(), "A-1".to_owned()]).is_err());
         let layout = SeatLayout::build(&["B-1".into(), "A-1".into(), "B-2".into()]).unwrap();
         assert_eq!(layout.label(SeatIndex(1)), Some("B-2"));
         assert_eq!(layout.rows()[1].name, "A");
+        assert!(!layout.is_empty());
+        assert!(SeatLayout::build(&[]).is_ok_and(|empty| empty.is_empty()));
     }
 }
 

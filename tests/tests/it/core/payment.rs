@@ -50,18 +50,19 @@ fn refund_id(index: u8) -> RefundId {
     }
 }
 
+/// Customer 1's authorization of AMOUNT for PAYMENT.
+fn authorize() -> PaymentCommand {
+    PaymentCommand::Authorize {
+        payment: PAYMENT,
+        customer: CustomerId(1),
+        amount: AMOUNT,
+        method: PaymentMethod { token: 1 },
+    }
+}
+
 fn authorized() -> Host<Payment> {
     let mut host = Host::<Payment>::default();
-    service(
-        &mut host,
-        PaymentCommand::Authorize {
-            payment: PAYMENT,
-            customer: CustomerId(1),
-            amount: AMOUNT,
-            method: PaymentMethod { token: 1 },
-        },
-    )
-    .new_event();
+    service(&mut host, authorize()).new_event();
     reply(
         &mut host,
         key(Operation::Authorize, 0),
@@ -99,6 +100,17 @@ fn refund_asked() -> (Host<Payment>, RefundId) {
     (host, refund)
 }
 
+/// The payout of resale 1's price `amount` to its seller, customer 2.
+fn payout_of(amount: Money) -> PaymentCommand {
+    PaymentCommand::Payout {
+        payout: PayoutId {
+            resale: turnstile_core::ResaleId(1),
+        },
+        amount,
+        to: CustomerId(2),
+    }
+}
+
 /// The gateway calls among `effects`.
 fn calls(effects: &[Effect]) -> Vec<turnstile_core::payment::GatewayCall> {
     effects
@@ -118,16 +130,7 @@ fn capture_takes_exactly_the_authorized_amount_and_needs_an_authorization() {
         service(&mut host, PaymentCommand::Capture).rejection(),
         PaymentError::PaymentNotFound
     );
-    service(
-        &mut host,
-        PaymentCommand::Authorize {
-            payment: PAYMENT,
-            customer: CustomerId(1),
-            amount: AMOUNT,
-            method: PaymentMethod { token: 1 },
-        },
-    )
-    .new_event();
+    service(&mut host, authorize()).new_event();
     assert_eq!(
         service(&mut host, PaymentCommand::Capture).rejection(),
         PaymentError::NoAuthorization {
@@ -209,17 +212,7 @@ fn refunds_draw_only_on_captured_money_not_yet_refunded_or_paid_out() {
         Outcome::Ignored
     );
     assert_eq!(
-        service(
-            &mut host,
-            PaymentCommand::Payout {
-                payout: PayoutId {
-                    resale: turnstile_core::ResaleId(1)
-                },
-                amount: Money(4_001),
-                to: CustomerId(2)
-            }
-        )
-        .rejection(),
+        service(&mut host, payout_of(Money(4_001))).rejection(),
         PaymentError::ExceedsCaptured {
             requested: Money(4_001),
             refundable: Money(4_000)
@@ -618,15 +611,7 @@ fn a_payout_to_a_reseller_is_not_a_refund() {
         resale: turnstile_core::ResaleId(1),
     };
     let mut host = captured();
-    service(
-        &mut host,
-        PaymentCommand::Payout {
-            payout,
-            amount: Money(4_000),
-            to: CustomerId(2),
-        },
-    )
-    .new_event();
+    service(&mut host, payout_of(Money(4_000))).new_event();
     reply(
         &mut host,
         key(Operation::Payout(payout), 0),
@@ -672,17 +657,11 @@ fn a_payout_to_a_reseller_is_not_a_refund() {
 #[test]
 fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_once_settled() {
     // Pins down (found by mutation testing): a Void asked while the authorization is in flight is recorded once (a second asks nothing) and the void call leaves when the approval lands; an approval nobody wants voided asks no void; a Void after the payment was voided or failed changes nothing and is not an error; a payout may take exactly what is refundable.
-    let authorize = PaymentCommand::Authorize {
-        payment: PAYMENT,
-        customer: CustomerId(1),
-        amount: AMOUNT,
-        method: PaymentMethod { token: 1 },
-    };
     let is_void = |call: &GatewayCall| call.request == GatewayRequest::Void;
 
     // Wanted while pending: asked once, sent when the authorization lands.
     let mut host = Host::<Payment>::default();
-    service(&mut host, authorize.clone()).new_event();
+    service(&mut host, authorize()).new_event();
     assert_eq!(
         service(&mut host, PaymentCommand::Void).new_event(),
         PaymentEvent::VoidRequested
@@ -702,7 +681,7 @@ fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_onc
 
     // Not wanted: the approval asks no void.
     let mut host = Host::<Payment>::default();
-    service(&mut host, authorize.clone()).new_event();
+    service(&mut host, authorize()).new_event();
     let Outcome::New(_, effects) = reply(
         &mut host,
         key(Operation::Authorize, 0),
@@ -714,7 +693,7 @@ fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_onc
 
     // Declined: the payment failed, and a void changes nothing.
     let mut host = Host::<Payment>::default();
-    service(&mut host, authorize).new_event();
+    service(&mut host, authorize()).new_event();
     reply(
         &mut host,
         key(Operation::Authorize, 0),
@@ -726,17 +705,7 @@ fn a_void_is_asked_once_goes_out_when_the_authorization_lands_and_is_a_no_op_onc
 
     // A payout of everything refundable is allowed.
     let mut host = captured();
-    service(
-        &mut host,
-        PaymentCommand::Payout {
-            payout: PayoutId {
-                resale: turnstile_core::ResaleId(1),
-            },
-            amount: AMOUNT,
-            to: CustomerId(2),
-        },
-    )
-    .new_event();
+    service(&mut host, payout_of(AMOUNT)).new_event();
 }
 
 #[test]
@@ -767,4 +736,115 @@ fn a_late_answer_to_an_earlier_attempt_is_ignored_while_the_retry_is_in_flight()
             amount: AMOUNT
         }
     );
+}
+
+/// What the stuck-payments read model, folded from this payment's log alone, lists as
+/// owed: `(operation, amount, since)`.
+fn owed(host: &Host<Payment>) -> Vec<(Operation, Money, Timestamp)> {
+    use turnstile_core::read_models::stuck_payments::StuckPayments;
+    use turnstile_core::read_models::{DomainEvent, Projection, StreamId};
+    let mut model = StuckPayments::default();
+    for recorded in host.stream.log() {
+        model.apply(
+            StreamId::Payment(PAYMENT),
+            &DomainEvent::Payment(recorded.clone()),
+        );
+    }
+    model
+        .owed()
+        .map(|owed| (owed.operation, owed.amount, owed.since))
+        .collect()
+}
+
+#[test]
+fn every_void_refund_and_payout_owed_is_listed_from_its_ask_until_the_gateway_settles_it() {
+    // Pins down (found by mutation testing): the stuck-payments model lists a void with the authorized amount from the moment it is asked, through declines, until it is voided; a void whose authorization is declined owes nothing; a void overtaken by a landing capture becomes the whole refund, owed since the void was asked; a payout is owed from its ask until paid.
+    let at = |minutes: u64| Timestamp(T0.0 + minutes * 60_000);
+    let send = |host: &mut Host<Payment>, minute: u64, body: PaymentCommand| {
+        host.send(&(), Actor::Service, at(minute), body)
+    };
+    let answer = |host: &mut Host<Payment>, minute: u64, key: GatewayKey, outcome| {
+        send(
+            host,
+            minute,
+            PaymentCommand::GatewayReplied { key, outcome },
+        )
+    };
+
+    // A void of a settled authorization, declined once, then done.
+    let mut host = authorized();
+    assert!(owed(&host).is_empty());
+    send(&mut host, 1, PaymentCommand::Void).new_event();
+    assert_eq!(owed(&host), vec![(Operation::Void, AMOUNT, at(1))]);
+    answer(
+        &mut host,
+        2,
+        key(Operation::Void, 0),
+        GatewayOutcome::Declined,
+    )
+    .new_event();
+    assert_eq!(owed(&host), vec![(Operation::Void, AMOUNT, at(1))]);
+    host.send(&(), Actor::System, at(30), PaymentCommand::RetryDue)
+        .new_event();
+    let attempt = host.state().details.as_ref().unwrap().operations[&Operation::Void].attempt;
+    assert_eq!(owed(&host), vec![(Operation::Void, AMOUNT, at(1))]);
+    answer(
+        &mut host,
+        31,
+        key(Operation::Void, attempt),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert_eq!(host.state().status(), Some(PaymentStatus::Voided));
+    assert!(owed(&host).is_empty());
+
+    // A void wanted while the authorization is pending, which the gateway declines.
+    let mut host = Host::<Payment>::default();
+    send(&mut host, 0, authorize()).new_event();
+    send(&mut host, 1, PaymentCommand::Void).new_event();
+    assert_eq!(owed(&host), vec![(Operation::Void, AMOUNT, at(1))]);
+    answer(
+        &mut host,
+        2,
+        key(Operation::Authorize, 0),
+        GatewayOutcome::Declined,
+    )
+    .new_event();
+    assert!(owed(&host).is_empty());
+
+    // A void overtaken by the capture in flight: the whole capture is owed back.
+    let mut host = authorized();
+    send(&mut host, 1, PaymentCommand::Capture).new_event();
+    send(&mut host, 2, PaymentCommand::Void).new_event();
+    answer(
+        &mut host,
+        5,
+        key(Operation::Capture, 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    let whole = Operation::Refund(RefundId {
+        payment: PAYMENT,
+        ticket: None,
+    });
+    assert_eq!(owed(&host), vec![(whole, AMOUNT, at(2))]);
+
+    // A payout, owed until paid.
+    let payout = PayoutId {
+        resale: turnstile_core::ResaleId(1),
+    };
+    let mut host = captured();
+    send(&mut host, 1, payout_of(Money(4_000))).new_event();
+    assert_eq!(
+        owed(&host),
+        vec![(Operation::Payout(payout), Money(4_000), at(1))]
+    );
+    answer(
+        &mut host,
+        2,
+        key(Operation::Payout(payout), 0),
+        GatewayOutcome::Approved,
+    )
+    .new_event();
+    assert!(owed(&host).is_empty());
 }

@@ -581,3 +581,48 @@ fn a_refund_the_gateway_keeps_declining_is_reported_stuck_after_24_hours_and_sti
         world.gateway.violations
     );
 }
+
+#[test]
+fn a_customers_history_follows_every_step_of_an_order_as_the_order_takes_it() {
+    // Pins down: after each order event the customer's history shows the status the order itself has at that version (awaiting payment, extending, authorizing, confirming, capturing, then its end), not only the final one.
+    let world = scripted_sale();
+    let mut models = ReadModels::new();
+    let mut steps = Vec::<OrderStatus>::new();
+    for published in &world.published {
+        models.observe(published.clone());
+        let turnstile_core::read_models::StreamId::Order(id) = published.stream else {
+            continue;
+        };
+        let stream = &world.orders[&id];
+        let version = published.version as usize;
+        let expected = turnstile_core::host::Stream::<turnstile_core::order::Order>::replay(
+            &stream.log()[..version],
+        )
+        .status()
+        .unwrap();
+        let customer = stream.state().details.as_ref().unwrap().customer;
+        let shown = models
+            .customer_history
+            .orders(customer, world.now)
+            .into_iter()
+            .find_map(|history| match history.purchase {
+                Purchase::Order { order, status } if order == id => Some(status),
+                _ => None,
+            });
+        assert_eq!(shown, Some(expected), "{id:?} at version {version}");
+        if !steps.contains(&expected) {
+            steps.push(expected);
+        }
+    }
+    // The sale went through every step a paid order takes.
+    for status in [
+        OrderStatus::AwaitingPayment,
+        OrderStatus::Extending,
+        OrderStatus::Authorizing,
+        OrderStatus::Confirming,
+        OrderStatus::Capturing,
+        OrderStatus::Completed,
+    ] {
+        assert!(steps.contains(&status), "{status:?} never shown: {steps:?}");
+    }
+}

@@ -310,9 +310,9 @@ fn a_refused_resale_capture_puts_the_listing_back() {
     no_violations(&world);
 }
 
-#[test]
-fn a_ticket_taken_by_a_resale_in_progress_is_locked() {
-    // Pins down: while a buyer holds the listing the owner cannot transfer, cancel or unlist the ticket, and no second buyer can take it.
+/// Alice's ticket, listed at R and taken by Bob's resale 1, whose capture the gateway
+/// holds unanswered.
+fn taken_by_bob_with_the_capture_held() -> (MiniWorld, TicketId) {
     let mut world = world();
     let ticket = buy(&mut world, ALICE, 1);
     world.ticket_command(ALICE, ticket, list(R)).unwrap();
@@ -322,6 +322,13 @@ fn a_ticket_taken_by_a_resale_in_progress_is_locked() {
     );
     world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
     world.settle();
+    (world, ticket)
+}
+
+#[test]
+fn a_ticket_taken_by_a_resale_in_progress_is_locked() {
+    // Pins down: while a buyer holds the listing the owner cannot transfer, cancel or unlist the ticket, and no second buyer can take it.
+    let (mut world, ticket) = taken_by_bob_with_the_capture_held();
     for body in [
         transfer(CAROL),
         TicketCommand::Cancel,
@@ -490,15 +497,7 @@ fn only_the_owner_acts_on_a_ticket_and_only_services_issue_or_hand_it_over() {
 #[test]
 fn the_show_cancelled_during_a_resale_refunds_the_buyer_and_the_original_payment() {
     // Pins down: a resale whose capture lands after the show's cancellation gives the buyer R back and the original payment P; nobody keeps a ticket to a cancelled show, which stays its seller's with the listing withdrawn.
-    let mut world = world();
-    let ticket = buy(&mut world, ALICE, 1);
-    world.ticket_command(ALICE, ticket, list(R)).unwrap();
-    world.gateway.script.insert(
-        (PaymentId::Resale(ResaleId(1)), CallKind::Capture),
-        [Scripted::Hold].into(),
-    );
-    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
-    world.settle();
+    let (mut world, ticket) = taken_by_bob_with_the_capture_held();
     world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
     world.settle();
     world.release_gateway(Scripted::Approve);
@@ -779,4 +778,172 @@ fn a_resale_captured_at_the_start_is_undone_and_the_seller_keeps_the_ticket_unli
     assert_eq!((resale.captured, resale.refunded), (R, R));
     assert_eq!(world.gateway.payouts.get(&ALICE), None);
     no_violations(&world);
+}
+
+fn listing(world: &MiniWorld, ticket: TicketId) -> Option<turnstile_core::ticket::Listing> {
+    world.tickets[&ticket]
+        .state()
+        .details
+        .as_ref()
+        .unwrap()
+        .listing
+}
+
+#[test]
+fn an_owner_unlists_an_untaken_listing_and_no_buyer_can_take_it_afterwards() {
+    // Pins down: Unlist withdraws a listing nobody has taken (only a taken one is locked); a second Unlist says NotListed; a buyer arriving afterwards loses and pays nothing.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(R)).unwrap();
+    assert_eq!(
+        world.ticket_command(ALICE, ticket, TicketCommand::Unlist),
+        Ok(())
+    );
+    assert_eq!(listing(&world, ticket), None);
+    assert_eq!(
+        world.ticket_command(ALICE, ticket, TicketCommand::Unlist),
+        Err(TicketError::NotListed)
+    );
+    world.buy_resale(BOB, ResaleId(1), ticket, R).unwrap();
+    world.settle();
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Lost);
+    assert_eq!(owner(&world, ticket), ALICE);
+    assert_eq!(
+        world.gateway.ledger(PaymentId::Resale(ResaleId(1))).kept(),
+        Money::ZERO
+    );
+    no_violations(&world);
+}
+
+#[test]
+fn a_show_cancelled_after_a_resale_at_the_full_price_refunds_only_the_buyer() {
+    // Pins down: the cancellation lists a refund only for a payment that still holds money: after a resale at R = P the original payment holds nothing and gets no refund of zero.
+    let mut world = world();
+    let ticket = buy(&mut world, ALICE, 1);
+    world.ticket_command(ALICE, ticket, list(P)).unwrap();
+    world.buy_resale(BOB, ResaleId(1), ticket, P).unwrap();
+    world.settle();
+    world.show_command(ShowId(1), ShowCommand::Cancel).unwrap();
+    world.settle();
+    let last = world.tickets[&ticket].log().last().unwrap();
+    assert_eq!(
+        last.event,
+        turnstile_core::ticket::TicketEvent::ShowCancelledRefunded {
+            refunds: vec![(PaymentId::Resale(ResaleId(1)), P)]
+        }
+    );
+    let original = world.ledger(OrderId(1));
+    assert_eq!((original.refunded, original.paid_out), (Money::ZERO, P));
+    no_violations(&world);
+}
+
+/// Sends `body` to `ticket` as the resale saga would.
+fn from_a_resale(world: &mut MiniWorld, ticket: TicketId, id: u64, body: TicketCommand) {
+    world.inject(turnstile_core::Message::Ticket {
+        ticket,
+        id: CommandId(id),
+        body,
+    });
+    world.settle();
+}
+
+#[test]
+fn only_the_resale_holding_a_listing_returns_it_or_completes_it() {
+    // Pins down: a ReturnListing or CompleteResale naming a resale other than the one holding the listing (a loser's late step) changes nothing: the holder keeps the listing and the ticket stays its owner's until the holder completes.
+    let (mut world, ticket) = taken_by_bob_with_the_capture_held();
+    let held = Some(turnstile_core::ticket::Listing {
+        price: R,
+        taken_by: Some((ResaleId(1), BOB)),
+    });
+    assert_eq!(listing(&world, ticket), held, "set-up");
+    let other = ResaleId(2);
+    from_a_resale(
+        &mut world,
+        ticket,
+        900,
+        TicketCommand::ReturnListing { resale: other },
+    );
+    assert_eq!(listing(&world, ticket), held);
+    from_a_resale(
+        &mut world,
+        ticket,
+        901,
+        TicketCommand::CompleteResale { resale: other },
+    );
+    assert_eq!(
+        (owner(&world, ticket), listing(&world, ticket)),
+        (ALICE, held)
+    );
+    world.release_gateway(Scripted::Approve);
+    assert_eq!(owner(&world, ticket), BOB);
+    assert_eq!(resale_status(&world, 1), ResaleStatus::Completed);
+    no_violations(&world);
+}
+
+#[test]
+fn every_late_answer_to_an_ended_resale_is_undone_by_its_own_step() {
+    // Pins down (found by mutation testing): once a resale purchase ended without completing, a late approval of its authorization is voided, a late taking of the listing gives the listing back, a late capture is refunded in full — each undo only its own step — and a late completion changes nothing.
+    use super::support::Host;
+    use turnstile_core::order::PaymentFailure;
+    use turnstile_core::ticket::resale::{Resale, ResaleCommand, ResaleEvent, ResaleUndo};
+    let mut host = Host::<Resale>::default();
+    let ticket = TicketId {
+        order: OrderId(1),
+        index: 0,
+    };
+    host.send(
+        &(),
+        Actor::Customer(BOB),
+        T0,
+        ResaleCommand::Buy {
+            resale: ResaleId(1),
+            ticket,
+            price: R,
+            method: turnstile_core::payment::PaymentMethod { token: 7 },
+        },
+    )
+    .new_event();
+    host.send(
+        &(),
+        Actor::Service,
+        T0,
+        ResaleCommand::AuthorizationFailed {
+            reason: PaymentFailure::Declined,
+        },
+    )
+    .new_event();
+    assert_eq!(
+        host.state().status(),
+        Some(ResaleStatus::Declined),
+        "set-up"
+    );
+    let none = ResaleUndo::default();
+    for (late, undo) in [
+        (ResaleCommand::Authorized, ResaleUndo { void: true, ..none }),
+        (
+            ResaleCommand::ListingTaken,
+            ResaleUndo {
+                return_listing: true,
+                ..none
+            },
+        ),
+        (
+            ResaleCommand::Captured,
+            ResaleUndo {
+                refund: true,
+                ..none
+            },
+        ),
+    ] {
+        assert_eq!(
+            host.send(&(), Actor::Service, T0, late.clone()).new_event(),
+            ResaleEvent::LateAnswerUndone { undo },
+            "{late:?}"
+        );
+    }
+    assert_eq!(
+        host.send(&(), Actor::Service, T0, ResaleCommand::ResaleCompleted),
+        super::support::Outcome::Ignored
+    );
+    assert_eq!(host.state().status(), Some(ResaleStatus::Declined));
 }
