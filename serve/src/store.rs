@@ -25,6 +25,17 @@ pub enum StoreError {
     /// The data directory could not be made.
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// A record is intact but this build cannot read it (another format version, or a
+    /// payload that is not an entry): the log is left as it is, not cut short.
+    #[error("the log of {service} cannot be read by this build at record {at}: {problem:?}")]
+    Unreadable {
+        /// The service whose log it is.
+        service: String,
+        /// The record's position.
+        at: usize,
+        /// What is wrong with it.
+        problem: FrameError,
+    },
 }
 
 /// How hard a commit waits for the disk.
@@ -196,7 +207,8 @@ impl Store {
 
     /// Reads every service's log (the intact prefix of each), and positions the next
     /// sequence numbers after it; a torn tail is deleted so the next append follows the
-    /// prefix.
+    /// prefix. A log holding a record of another format version is refused
+    /// ([`StoreError::Unreadable`]) and left untouched.
     pub fn load(&mut self) -> Result<Vec<Loaded>, StoreError> {
         let mut services: Vec<String> = Vec::new();
         {
@@ -220,6 +232,17 @@ impl Store {
                 rows.collect::<Result<_, _>>()?
             };
             let read = record::read_log(frames.iter().map(Vec::as_slice));
+            // A torn or corrupt tail is cut; a record written by another build is
+            // refused, since cutting it would throw away what it holds.
+            if let Some((at, problem @ (FrameError::Version { .. } | FrameError::Payload(_)))) =
+                &read.dropped
+            {
+                return Err(StoreError::Unreadable {
+                    service: service.name(),
+                    at: *at,
+                    problem: problem.clone(),
+                });
+            }
             let intact = read.entries.len() as u64;
             if read.dropped.is_some() {
                 self.conn.execute(
@@ -287,4 +310,77 @@ pub fn token(conn: &Connection, token: &str) -> Result<Option<(String, u64)>, St
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)),
         )
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallvec::SmallVec;
+    use turnstile_host::Change;
+
+    fn entry() -> Entry {
+        Entry {
+            consumed: None,
+            change: Change::Nothing,
+            outbox: Vec::new(),
+            publish: None,
+            acked: SmallVec::new(),
+        }
+    }
+
+    fn rows(store: &Store) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM log", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_a_record_of_another_format_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::new(open(dir.path(), Durability::Normal).unwrap());
+        for _ in 0..3 {
+            store.append(Service::Shows, &entry()).unwrap();
+        }
+        store.commit().unwrap();
+        let key = service_key(Service::Shows);
+        // The last record torn: cut, and the two before it kept.
+        store
+            .conn()
+            .execute(
+                "UPDATE log SET frame = substr(frame, 1, 10) WHERE service = ?1 AND seq = 2",
+                params![key],
+            )
+            .unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded[0].entries.len(), 2);
+        assert_eq!(rows(&store), 2);
+        // The middle record written by another format: refused, and nothing deleted.
+        let mut frame = record::encode(1, &entry());
+        frame[0] = record::FORMAT_VERSION + 1;
+        let checksum = crc32fast::hash(&frame[..frame.len() - 4]);
+        let end = frame.len() - 4;
+        frame[end..].copy_from_slice(&checksum.to_le_bytes());
+        store
+            .conn()
+            .execute(
+                "UPDATE log SET frame = ?2 WHERE service = ?1 AND seq = 1",
+                params![key, frame],
+            )
+            .unwrap();
+        let refused = store.load().map(|_| ()).unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                StoreError::Unreadable { at: 1, problem: FrameError::Version { found }, .. }
+                    if *found == record::FORMAT_VERSION + 1
+            ),
+            "{refused}"
+        );
+        assert_eq!(
+            rows(&store),
+            2,
+            "a log this build cannot read is left as it is"
+        );
+    }
 }
