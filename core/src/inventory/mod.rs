@@ -1129,10 +1129,24 @@ mod random_tests {
 
     /// Random command sequences never oversell, keep counts and seat states in step,
     /// leave state unchanged when rejected, replay exactly and agree with the read
-    /// models.
+    /// models. Order ids come from pools of three sizes: with 40 most commands meet
+    /// an order of their own; with 6 or 3 (a window sliding along the ids), reserve,
+    /// extend, confirm, return, unsell, release and expire follow one another on the
+    /// same order.
     #[test]
     fn random_commands_keep_every_invariant() {
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let pools = [
+            (40, 0x2545_f491_4f6c_dd1du64),
+            (6, 0x9e37_79b9_7f4a_7c15),
+            (3, 0xd1b5_4a32_d192_ed03),
+        ];
+        for (ids, seed) in pools {
+            random_commands_on(ids, seed);
+        }
+    }
+
+    fn random_commands_on(ids: u64, seed: u64) {
+        let mut rng = seed;
         let mut next = move |bound: u64| {
             rng ^= rng << 13;
             rng ^= rng >> 7;
@@ -1170,8 +1184,20 @@ mod random_tests {
                 .map(|body| (Actor::Service, body, now))
                 .collect();
             for step in 0..3_000u64 {
-                let order = OrderId(next(40));
-                let body = match next(10) {
+                // A small pool slides one id along every 25 steps: an order ends for
+                // good (its id is never reserved again), so a fixed small pool would
+                // soon hold only ended orders.
+                let base = if ids < 40 { step / 25 } else { 0 };
+                let order = OrderId(base + next(ids));
+                // Small pools favour the steps that follow a reservation over the
+                // ones that end an order (a release ends even an order never reserved).
+                const FOLLOW_UPS: [u64; 13] = [0, 1, 2, 3, 3, 4, 4, 7, 7, 5, 6, 8, 9];
+                let kind = if ids < 40 {
+                    FOLLOW_UPS[next(13) as usize]
+                } else {
+                    next(10)
+                };
+                let body = match kind {
                     0..=2 => InventoryCommand::Reserve {
                         order,
                         quantity: next(10) as u32,
@@ -1218,8 +1244,7 @@ mod random_tests {
                     _ => Actor::Service,
                 };
                 commands.push((actor, body, now));
-                now = now.plus(next(700));
-                let _ = step;
+                now = now.plus(next(if ids < 40 { 200 } else { 700 }));
             }
             for (index, (actor, body, now)) in commands.into_iter().enumerate() {
                 let before = stream.state().clone();
@@ -1262,8 +1287,37 @@ mod random_tests {
             assert_eq!(&Stream::<Inventory>::replay(stream.log()), stream.state());
             assert!(
                 stream.log().len() > 200,
-                "the sequence must exercise the rules"
+                "the sequence must exercise the rules ({ids} order ids: {} events)",
+                stream.log().len()
             );
+            if ids < 40 {
+                // What the small pools are for: steps of one order after one another.
+                let mut returned = std::collections::BTreeSet::new();
+                let mut extended = std::collections::BTreeSet::new();
+                let (mut unsold_after_return, mut confirmed_after_extend) = (0, 0);
+                for recorded in stream.log() {
+                    match &recorded.event {
+                        InventoryEvent::SeatReturned { ticket } => {
+                            returned.insert(ticket.order);
+                        }
+                        InventoryEvent::SeatsUnsold { order } if returned.contains(order) => {
+                            unsold_after_return += 1;
+                        }
+                        InventoryEvent::HoldExtended { order, .. } => {
+                            extended.insert(*order);
+                        }
+                        InventoryEvent::HoldConfirmed { order } if extended.contains(order) => {
+                            confirmed_after_extend += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                assert!(
+                    unsold_after_return > 0 && confirmed_after_extend > 0,
+                    "{ids} order ids: {unsold_after_return} unsold after a return, \
+                     {confirmed_after_extend} confirmed after an extension"
+                );
+            }
         }
     }
 
