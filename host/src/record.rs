@@ -45,11 +45,30 @@ pub enum FrameError {
     Payload(String),
 }
 
+impl FrameError {
+    /// Whether the frame was torn or corrupted in storage (short, a bad checksum, out
+    /// of sequence): a driver may cut the log there. Otherwise the frame is intact but
+    /// written by another build (another format version, a payload this build cannot
+    /// read), and cutting the log would throw away what it holds.
+    pub fn is_tear(&self) -> bool {
+        matches!(
+            self,
+            FrameError::Short { .. } | FrameError::Checksum | FrameError::Sequence { .. }
+        )
+    }
+}
+
 /// The frame of record `seq` holding `entry`.
 pub fn encode(seq: u64, entry: &Entry) -> Vec<u8> {
+    encode_as(FORMAT_VERSION, seq, entry)
+}
+
+/// [`encode`] under another format's version byte, checksum and all: what a reader
+/// meets in a log another build wrote (for tests of how drivers treat one).
+pub fn encode_as(version: u8, seq: u64, entry: &Entry) -> Vec<u8> {
     let payload = serde_json::to_vec(entry).expect("an entry always serializes");
     let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len() + CHECKSUM_BYTES);
-    frame.push(FORMAT_VERSION);
+    frame.push(version);
     frame.extend_from_slice(&seq.to_le_bytes());
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     frame.extend_from_slice(&payload);

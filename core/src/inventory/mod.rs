@@ -1146,6 +1146,7 @@ mod random_tests {
     }
 
     fn random_commands_on(ids: u64, seed: u64) {
+        let small = ids < 40;
         let mut rng = seed;
         let mut next = move |bound: u64| {
             rng ^= rng << 13;
@@ -1187,12 +1188,12 @@ mod random_tests {
                 // A small pool slides one id along every 25 steps: an order ends for
                 // good (its id is never reserved again), so a fixed small pool would
                 // soon hold only ended orders.
-                let base = if ids < 40 { step / 25 } else { 0 };
+                let base = if small { step / 25 } else { 0 };
                 let order = OrderId(base + next(ids));
                 // Small pools favour the steps that follow a reservation over the
                 // ones that end an order (a release ends even an order never reserved).
                 const FOLLOW_UPS: [u64; 13] = [0, 1, 2, 3, 3, 4, 4, 7, 7, 5, 6, 8, 9];
-                let kind = if ids < 40 {
+                let kind = if small {
                     FOLLOW_UPS[next(13) as usize]
                 } else {
                     next(10)
@@ -1244,7 +1245,7 @@ mod random_tests {
                     _ => Actor::Service,
                 };
                 commands.push((actor, body, now));
-                now = now.plus(next(if ids < 40 { 200 } else { 700 }));
+                now = now.plus(next(if small { 200 } else { 700 }));
             }
             for (index, (actor, body, now)) in commands.into_iter().enumerate() {
                 let before = stream.state().clone();
@@ -1290,7 +1291,7 @@ mod random_tests {
                 "the sequence must exercise the rules ({ids} order ids: {} events)",
                 stream.log().len()
             );
-            if ids < 40 {
+            if small {
                 // What the small pools are for: steps of one order after one another.
                 let mut returned = std::collections::BTreeSet::new();
                 let mut extended = std::collections::BTreeSet::new();
